@@ -1,0 +1,27 @@
+// Stage 0: run a command with its stdin, stdout and stderr passed through.
+// No isolation yet: this is the baseline every later stage adds one step to.
+import { spawn } from 'node:child_process';
+import { CliError, ExitStatus, main, parseArgs, step, waitForExit } from '@samples/syscalls/cli';
+
+const program = {
+  name: '0-basic',
+  summary: 'run a command, its stdio passed through (no isolation yet)',
+  options: {},
+};
+
+main(program.name, () => {
+  switch (process.argv[2]) {
+    case 'run':
+      return run(process.argv.slice(3));
+    default:
+      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
+  }
+});
+
+// #region run
+async function run(argv: string[]): Promise<number> {
+  const { command: [file, ...args] } = parseArgs(program, argv);
+  const child = step(`spawn ${file}`, () => spawn(file, args, { stdio: 'inherit' }));
+  return waitForExit(child);
+}
+// #endregion

@@ -1,0 +1,30 @@
+// Stage 1: the command gets its own hostname. It is started in a new UTS namespace,
+// so `hostname foo` inside renames the namespace's copy, never the host's.
+import { CLONE_NEWUTS, spawnInNamespaces } from '@samples/syscalls';
+import { CliError, ExitStatus, main, parseArgs, requireSysAdmin, step, waitForExit } from '@samples/syscalls/cli';
+
+const program = {
+  name: '1-isolate-uts',
+  summary: 'run a command in its own UTS namespace (its own hostname)',
+  options: {},
+};
+
+main(program.name, () => {
+  switch (process.argv[2]) {
+    case 'run':
+      return run(process.argv.slice(3));
+    default:
+      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
+  }
+});
+
+// #region run
+async function run(argv: string[]): Promise<number> {
+  const { command: [file, ...args] } = parseArgs(program, argv);
+  requireSysAdmin(program.name);
+  const child = step(`spawn ${file} with CLONE_NEWUTS`, () =>
+    spawnInNamespaces(file, args, CLONE_NEWUTS, { stdio: 'inherit' }),
+  );
+  return waitForExit(child);
+}
+// #endregion

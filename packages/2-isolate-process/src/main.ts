@@ -1,0 +1,57 @@
+// Stage 2: the command gets its own process tree. The runtime re-executes itself
+// ("run" starts "child") in new UTS and PID namespaces: the child is PID 1 there,
+// names its host "container", and then becomes the command.
+import { CLONE_NEWPID, CLONE_NEWUTS, exec, getpid, sethostname, spawnInNamespaces } from '@samples/syscalls';
+import {
+  CliError,
+  ExitStatus,
+  main,
+  parseArgs,
+  requireSysAdmin,
+  selfCommand,
+  setTracePrefix,
+  step,
+  trace,
+  waitForExit,
+} from '@samples/syscalls/cli';
+
+const program = {
+  name: '2-isolate-process',
+  summary: 'run a command in its own UTS and PID namespaces (its own hostname and process tree)',
+  options: {},
+};
+
+main(program.name, () => {
+  switch (process.argv[2]) {
+    case 'run':
+      return run(process.argv.slice(3));
+    case 'child':
+      return child(process.argv.slice(3));
+    default:
+      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
+  }
+});
+
+// #region run
+async function run(argv: string[]): Promise<number> {
+  parseArgs(program, argv);
+  requireSysAdmin(program.name);
+  // Go re-executes /proc/self/exe; here "self" is node and this file (as plain JS).
+  const [node, self] = selfCommand(__filename, ['child', ...argv]);
+  const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID', () =>
+    spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID, { stdio: 'inherit' }),
+  );
+  return waitForExit(container);
+}
+// #endregion
+
+// #region child
+function child(argv: string[]): never {
+  const { command: [file, ...args] } = parseArgs(program, argv);
+  setTracePrefix('child');
+  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  step('sethostname("container")', () => sethostname('container'));
+  trace(`exec ${file}: it becomes PID 1`);
+  return exec(file, args);
+}
+// #endregion

@@ -1,0 +1,239 @@
+// The command-line plumbing every stage shares: options, the step trace, waiting for
+// the container, and turning any failure into one line and an exit status.
+// Not libc: it lives here so that no stage has to copy it.
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { SyscallError } from './errno';
+
+/** Exit statuses, as `docker run` uses them. */
+export const ExitStatus = {
+  /** The options were wrong. */
+  USAGE: 2,
+  /** The runtime itself failed (setup, privileges, rootfs). */
+  RUNTIME: 125,
+  /** The command was found but could not be executed. */
+  NOT_EXECUTABLE: 126,
+  /** The command was not found. */
+  NOT_FOUND: 127,
+} as const;
+
+/** A failure to report as one line, with the status to exit with. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitStatus: number = ExitStatus.RUNTIME,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface OptionSpec {
+  /** Shown in the usage line, e.g. 'SIZE'. A flag without it takes no value. */
+  readonly value?: string;
+  readonly description: string;
+  readonly default?: string;
+}
+
+export interface Program<O extends Record<string, OptionSpec>> {
+  /** The stage's name, the prefix of every line it prints: '2-isolate-process'. */
+  readonly name: string;
+  /** One line: what the stage adds. */
+  readonly summary: string;
+  readonly options: O;
+}
+
+export type ParsedOptions<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]: O[K] extends { value: string } ? string : boolean;
+} & { verbose: boolean };
+
+export interface Invocation<O extends Record<string, OptionSpec>> {
+  readonly options: ParsedOptions<O>;
+  /** The command to run in the container and its arguments. */
+  readonly command: [string, ...string[]];
+}
+
+const commonOptions = {
+  verbose: { description: 'print each isolation step as it happens' },
+} satisfies Record<string, OptionSpec>;
+
+export function usage(program: Program<Record<string, OptionSpec>>): string {
+  const options = { ...program.options, ...commonOptions };
+  const lines = Object.entries(options).map(([name, spec]) => {
+    const flag = `--${name}${spec.value ? ` ${spec.value}` : ''}`;
+    return `  ${flag.padEnd(20)} ${spec.description}${spec.default ? ` (default: ${spec.default})` : ''}`;
+  });
+  return [`${program.name}: ${program.summary}`, '', `usage: ${program.name} [options] <command> [args...]`, '', ...lines].join('\n');
+}
+
+/**
+ * Reads `[options] command [args...]`. Options end at the first argument that is not
+ * one (or at `--`), so the command's own options pass through untouched.
+ */
+export function parseArgs<O extends Record<string, OptionSpec>>(program: Program<O>, argv: readonly string[]): Invocation<O> {
+  const specs: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
+  const options: Record<string, string | boolean> = { verbose: false };
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.value) {
+      if (spec.default !== undefined) options[name] = spec.default;
+    } else options[name] = false;
+  }
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg === '-h' || arg === '--help') {
+      process.stdout.write(`${usage(program)}\n`);
+      process.exit(0);
+    }
+    if (!arg.startsWith('--')) break;
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const spec = specs[name];
+    if (spec === undefined) throw new CliError(`unknown option ${arg}: see --help`, ExitStatus.USAGE);
+    if (spec.value) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new CliError(`option --${name} needs a value (${spec.value})`, ExitStatus.USAGE);
+      options[name] = value;
+    } else {
+      if (inline !== undefined) throw new CliError(`option --${name} takes no value`, ExitStatus.USAGE);
+      options[name] = true;
+    }
+  }
+  const command = argv.slice(i);
+  if (command.length === 0) {
+    throw new CliError(`no command given: try \`${program.name} /bin/sh\`, or see --help`, ExitStatus.USAGE);
+  }
+  tracing = options.verbose === true;
+  return { options: options as ParsedOptions<O>, command: command as [string, ...string[]] };
+}
+
+let tracing = false;
+let tracePrefix = '';
+
+/** Labels the trace lines of this process (e.g. 'child' after the re-exec). */
+export function setTracePrefix(prefix: string): void {
+  tracePrefix = prefix ? `[${prefix}] ` : '';
+}
+
+/** With --verbose, prints a note about what is happening. */
+export function trace(message: string): void {
+  if (tracing) process.stderr.write(`=> ${tracePrefix}${message}\n`);
+}
+
+/**
+ * Runs one isolation step. With --verbose it prints `=> description ... ok`, so that
+ * a run's transcript reads as the list of steps the kernel was asked for.
+ */
+export function step<T>(description: string, action: () => T): T {
+  if (!tracing) return action();
+  try {
+    const result = action();
+    process.stderr.write(`=> ${tracePrefix}${description} ... ok\n`);
+    return result;
+  } catch (error) {
+    process.stderr.write(`=> ${tracePrefix}${description} ... failed\n`);
+    throw error;
+  }
+}
+
+/** Fails in one line unless this process may create namespaces (has CAP_SYS_ADMIN). */
+export function requireSysAdmin(stage: string): void {
+  const CAP_SYS_ADMIN = 21n;
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (capEff !== undefined && (BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) return;
+  throw new CliError(
+    `creating namespaces needs root (CAP_SYS_ADMIN): run it as root, e.g. \`sudo -E env "PATH=$PATH" pnpm --filter ${stage} start ...\``,
+  );
+}
+
+/** How a finished child ended, reduced to one exit status as a shell does: 128+N for signal N. */
+export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0));
+}
+
+/** How long a container has to exit after SIGTERM before it is killed. */
+const STOP_TIMEOUT_MS = 5000;
+
+/**
+ * Waits for the container's first process and returns its exit status. Meanwhile the
+ * runtime stands in for the container: SIGTERM and SIGHUP are passed on (then SIGKILL
+ * if it is still running after a grace period); a second Ctrl-C kills it. The first
+ * Ctrl-C is left to the terminal, which sent it to the container's foreground
+ * processes already (or passed on, when there is no terminal).
+ */
+export function waitForExit(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let interrupts = 0;
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = (signal: NodeJS.Signals) => {
+      child.kill(signal);
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onHup = () => stop('SIGHUP');
+    const onInt = () => {
+      interrupts++;
+      if (interrupts > 1) child.kill('SIGKILL');
+      else if (!process.stdin.isTTY) child.kill('SIGINT');
+    };
+    const onQuit = () => child.kill('SIGQUIT');
+    process.on('SIGTERM', onTerm).on('SIGHUP', onHup).on('SIGINT', onInt).on('SIGQUIT', onQuit);
+    const cleanup = () => {
+      clearTimeout(killTimer);
+      process.off('SIGTERM', onTerm).off('SIGHUP', onHup).off('SIGINT', onInt).off('SIGQUIT', onQuit);
+    };
+    child.once('error', (error) => {
+      cleanup();
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      cleanup();
+      resolve(exitStatusOf(code, signal));
+    });
+  });
+}
+
+/** The one line (and exit status) a failure is reported with. */
+export function describeFailure(error: unknown): { message: string; exitStatus: number } {
+  if (error instanceof CliError) return { message: error.message, exitStatus: error.exitStatus };
+  const { code, syscall, path } = error as NodeJS.ErrnoException;
+  if ((syscall === 'execve' || syscall?.startsWith('spawn')) && (code === 'ENOENT' || code === 'EACCES')) {
+    const command = path ?? '';
+    return code === 'ENOENT'
+      ? { message: `command not found: ${command}`, exitStatus: ExitStatus.NOT_FOUND }
+      : { message: `permission denied: ${command} is not executable`, exitStatus: ExitStatus.NOT_EXECUTABLE };
+  }
+  if (error instanceof SyscallError) {
+    return { message: error.hint ? `${error.message}: ${error.hint}` : error.message, exitStatus: ExitStatus.RUNTIME };
+  }
+  if (error instanceof Error && 'code' in error) return { message: error.message, exitStatus: ExitStatus.RUNTIME };
+  // Anything else is a bug in the runtime: show all of it.
+  return { message: error instanceof Error ? (error.stack ?? error.message) : String(error), exitStatus: ExitStatus.RUNTIME };
+}
+
+/**
+ * Runs a stage's entry point: whatever it returns is the exit status; whatever it
+ * throws becomes one line on stderr, prefixed with the stage's name.
+ */
+export function main(stage: string, entry: () => number | Promise<number>): void {
+  Promise.resolve()
+    .then(entry)
+    .then(
+      (status) => {
+        process.exitCode = status;
+      },
+      (error: unknown) => {
+        const { message, exitStatus } = describeFailure(error);
+        process.stderr.write(`${stage}: ${message}\n`);
+        process.exitCode = exitStatus;
+      },
+    );
+}
+
+export { selfCommand } from './reexec';

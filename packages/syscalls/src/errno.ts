@@ -1,0 +1,58 @@
+// One error type for every wrapper, shaped like Node's own system errors
+// (code, errno, syscall, path), plus a hint for the mistakes learners make most.
+import os from 'node:os';
+import { declare, errno as lastErrno } from './libc';
+
+const strerror = declare<(errnum: number) => string>('const char *strerror(int errnum)');
+
+const errnoNames = new Map<number, string>(
+  Object.entries(os.constants.errno).map(([name, value]) => [value, name]),
+);
+
+/** The symbolic name of an errno value: 1 -> 'EPERM'. */
+export function errnoName(errnum: number): string {
+  return errnoNames.get(errnum) ?? `E${errnum}`;
+}
+
+const hints: Record<string, string> = {
+  EPERM: 'this needs root (CAP_SYS_ADMIN): run it as root, e.g. `sudo -E env "PATH=$PATH" pnpm ...`',
+};
+
+export class SyscallError extends Error {
+  /** Symbolic errno, as in Node: 'EPERM'. */
+  readonly code: string;
+  /** Negative errno, as in Node: -1 for EPERM. */
+  readonly errno: number;
+  /** The libc function that failed: 'mount'. */
+  readonly syscall: string;
+  /** The path the call was about, where there is one. */
+  readonly path?: string;
+  /** What to do about it, for the usual learner mistakes. */
+  readonly hint?: string;
+
+  constructor(errnum: number, syscall: string, path?: string) {
+    const code = errnoName(errnum);
+    const description = lowerFirst(strerror(errnum));
+    super(`${code}: ${description}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
+    this.name = 'SyscallError';
+    this.code = code;
+    this.errno = -errnum;
+    this.syscall = syscall;
+    if (path !== undefined) this.path = path;
+    const hint = hints[code];
+    if (hint !== undefined) this.hint = hint;
+  }
+}
+
+/**
+ * Turns libc's failure convention (-1, reason in errno) into a thrown SyscallError.
+ * Every wrapper in this package ends in one call to it.
+ */
+export function check<T extends number | bigint>(result: T, syscall: string, path?: string): T {
+  if (result === -1 || result === -1n) throw new SyscallError(lastErrno(), syscall, path);
+  return result;
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

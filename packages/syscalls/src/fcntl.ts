@@ -1,0 +1,20 @@
+// <fcntl.h>: file descriptor flags. https://man7.org/linux/man-pages/man2/fcntl.2.html
+import os from 'node:os';
+import { check } from './errno';
+import { declare } from './libc';
+
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
+export const O_NONBLOCK: number = os.constants.O_NONBLOCK ?? 0o4000;
+
+const fcntl_ = declare<(fd: number, cmd: number, ...typedArgs: unknown[]) => number>('int fcntl(int fd, int cmd, ...)');
+
+/** fcntl(2) for the commands that take an int argument (or none). */
+export function fcntl(fd: number, cmd: number, arg?: number): number {
+  // fcntl is variadic: koffi wants each extra argument as a (type, value) pair.
+  const result = arg === undefined ? fcntl_(fd, cmd) : fcntl_(fd, cmd, 'int', arg);
+  return check(result, 'fcntl');
+}

@@ -1,0 +1,98 @@
+// <unistd.h> and friends: identity, hostname, root directory, exec.
+import { check } from './errno';
+import { declare } from './libc';
+
+const sethostname_ = declare<(name: string, len: number) => number>(
+  'int sethostname(const char *name, size_t len)',
+);
+const gethostname_ = declare<(name: Buffer, len: number) => number>(
+  'int gethostname(_Out_ uint8_t *name, size_t len)',
+);
+const chroot_ = declare<(path: string) => number>('int chroot(const char *path)');
+const chdir_ = declare<(path: string) => number>('int chdir(const char *path)');
+const getpid_ = declare<() => number>('int getpid(void)');
+const geteuid_ = declare<() => number>('uint32_t geteuid(void)');
+const close_ = declare<(fd: number) => number>('int close(int fd)');
+const closeRange_ = declare<(first: number, last: number, flags: number) => number>(
+  'int close_range(uint32_t first, uint32_t last, int flags)',
+);
+const execve_ = declare<(path: string, argv: (string | null)[], envp: (string | null)[]) => number>(
+  'int execve(const char *path, const char **argv, const char **envp)',
+);
+const syscall_ = declare<(number: number, ...typedArgs: unknown[]) => number>('long syscall(long number, ...)');
+
+/** Sets the hostname of the caller's UTS namespace. https://man7.org/linux/man-pages/man2/sethostname.2.html */
+export function sethostname(name: string): void {
+  check(sethostname_(name, Buffer.byteLength(name)), 'sethostname', name);
+}
+
+/** The hostname of the caller's UTS namespace. https://man7.org/linux/man-pages/man2/gethostname.2.html */
+export function gethostname(): string {
+  const buf = Buffer.alloc(256);
+  check(gethostname_(buf, buf.length), 'gethostname');
+  const end = buf.indexOf(0);
+  return buf.toString('utf8', 0, end === -1 ? buf.length : end);
+}
+
+/** Changes the root directory of the calling thread. https://man7.org/linux/man-pages/man2/chroot.2.html */
+export function chroot(path: string): void {
+  check(chroot_(path), 'chroot', path);
+}
+
+/**
+ * Changes the working directory of the calling thread. https://man7.org/linux/man-pages/man2/chdir.2.html
+ * Unlike `process.chdir`, it takes effect even where Node's cached cwd disagrees
+ * (after chroot or pivot_root).
+ */
+export function chdir(path: string): void {
+  check(chdir_(path), 'chdir', path);
+}
+
+/** The caller's process id, as its own PID namespace numbers it. https://man7.org/linux/man-pages/man2/getpid.2.html */
+export function getpid(): number {
+  return getpid_();
+}
+
+/** The caller's effective user id. https://man7.org/linux/man-pages/man2/geteuid.2.html */
+export function geteuid(): number {
+  return geteuid_();
+}
+
+/** Closes a file descriptor. https://man7.org/linux/man-pages/man2/close.2.html */
+export function close(fd: number): void {
+  check(close_(fd), 'close');
+}
+
+/** Flag for close_range: mark close-on-exec instead of closing now. */
+export const CLOSE_RANGE_CLOEXEC = 1 << 2;
+/** The largest file descriptor number, as close_range's "to the end". */
+export const MAX_FD = 0xffffffff;
+
+/** Closes (or marks close-on-exec) every fd in [first, last]. https://man7.org/linux/man-pages/man2/close_range.2.html */
+export function close_range(first: number, last: number, flags: number): void {
+  check(closeRange_(first, last, flags), 'close_range');
+}
+
+/**
+ * Replaces the calling process with `path`. Returns only by throwing.
+ * https://man7.org/linux/man-pages/man2/execve.2.html
+ * Prefer `exec` from this package, which first undoes what Node did to the process.
+ */
+export function execve(path: string, argv: readonly string[], envp: readonly string[]): never {
+  // koffi passes a JS array as a C array; C wants both NULL-terminated.
+  check(execve_(path, [...argv, null], [...envp, null]), 'execve', path);
+  throw new Error('execve returned without an error'); // unreachable: execve returns only on failure
+}
+
+// pivot_root has no glibc wrapper: it is called by number, which differs per architecture.
+const SYS_pivot_root: Partial<Record<string, number>> = { x64: 155, arm64: 41, riscv64: 41, loong64: 41 };
+
+/**
+ * Makes `newRoot` the root mount of the caller's mount namespace and moves the old
+ * root to `putOld` (which must be at or under `newRoot`). https://man7.org/linux/man-pages/man2/pivot_root.2.html
+ */
+export function pivot_root(newRoot: string, putOld: string): void {
+  const number = SYS_pivot_root[process.arch];
+  if (number === undefined) throw new Error(`pivot_root: no syscall number known for ${process.arch}`);
+  check(syscall_(number, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
+}
