@@ -91,6 +91,15 @@ candidate() { # pkg -> candidate version ("" if unknown)
 	apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2; exit }'
 }
 resolve_pkgs() {
+	# apt-cache takes ~0.7 s per call here: remember the answer for as long as
+	# the apt lists do not change.
+	local stamp memo
+	stamp=$( { echo "$KERNEL_PKG"; ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null; } | sha256sum | cut -c1-16)
+	memo=$CACHE/resolved-$stamp
+	if [[ -s $memo ]]; then
+		read -r KPKG KVER BBVER <"$memo" || true
+		[[ -n ${BBVER:-} ]] && return 0
+	fi
 	KPKG=$KERNEL_PKG
 	if [[ -z $KPKG ]]; then
 		KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
@@ -99,7 +108,9 @@ resolve_pkgs() {
 	BBVER=
 	[[ -n $KPKG ]] && KVER=$(candidate "$KPKG")
 	BBVER=$(candidate busybox-static)
-	[[ -n $KPKG && -n $KVER && -n $BBVER ]]
+	[[ -n $KPKG && -n $KVER && -n $BBVER ]] || return 1
+	rm -f "$CACHE"/resolved-*
+	echo "$KPKG $KVER $BBVER" >"$memo"
 }
 resolve_pkgs || { apt_update && resolve_pkgs; } ||
 	die "cannot find a kernel package (${KPKG:-linux-image-amd64}) or busybox-static in the apt lists (apt-get update failed? log: $APTLOG)"
@@ -273,11 +284,6 @@ QEMU=(qemu-system-x86_64
 	"${QEMU_RW[@]}"
 	-nic none)
 
-TAILPID=
-if ((DEBUG)); then
-	tail -F "$CONSOLE" 2>/dev/null >&2 &
-	TAILPID=$!
-fi
 START=$SECONDS
 # timeout(1): a hung VM must not hang CI (exit 124, then SIGKILL 10 s later).
 timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>"$RUN/qemu.err" &
@@ -285,7 +291,10 @@ QPID=$!
 QRC=0
 wait "$QPID" || QRC=$?
 QPID=
-if [[ -n $TAILPID ]]; then sleep 0.3; kill "$TAILPID" 2>/dev/null || true; fi
+if ((DEBUG)); then
+	echo "--- kernel console:" >&2
+	cat "$CONSOLE" >&2 2>/dev/null || true
+fi
 
 show_console() {
 	if [[ -s $RUN/qemu.err ]]; then

@@ -59,7 +59,7 @@ const commonOptions = {
 } satisfies Record<string, OptionSpec>;
 
 export function usage(program: Program<Record<string, OptionSpec>>): string {
-  const options = { ...program.options, ...commonOptions };
+  const options: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
   const lines = Object.entries(options).map(([name, spec]) => {
     const flag = `--${name}${spec.value ? ` ${spec.value}` : ''}`;
     return `  ${flag.padEnd(20)} ${spec.description}${spec.default ? ` (default: ${spec.default})` : ''}`;

@@ -1,12 +1,12 @@
 // Loading libc through koffi, lazily, so that importing this package never fails:
 // an editor on macOS or Windows can load it for IntelliSense, and only a call made
 // off Linux throws.
-import type { IKoffiLib } from 'koffi';
+import type { LibraryHandle } from 'koffi';
 
 type Koffi = typeof import('koffi');
 
 let koffi: Koffi | undefined;
-let lib: IKoffiLib | undefined;
+let lib: LibraryHandle | undefined;
 
 /** The koffi module itself (for errno, decode). Loaded on first use. */
 export function ffi(): Koffi {
@@ -21,7 +21,7 @@ export function ffi(): Koffi {
 }
 
 /** glibc, loaded once. */
-export function libc(): IKoffiLib {
+export function libc(): LibraryHandle {
   lib ??= ffi().load('libc.so.6');
   return lib;
 }

@@ -1,0 +1,133 @@
+// Helpers for the stages' tests, which look at each stage from the host's side:
+// they run it as a learner would (a subprocess) and check what the host sees.
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+
+/** Root, which creating namespaces needs. CI runs as root. */
+export const isRoot = process.getuid?.() === 0;
+
+/**
+ * `test` where this process runs as root; elsewhere every test is skipped with the
+ * reason in its title, so that a run as a normal user says what it did not check.
+ */
+export const rootTest: TestFn = isRoot
+  ? anyTest
+  : (Object.assign((title: string) => anyTest.skip(`${title} (skipped: needs root)`), anyTest) as unknown as TestFn);
+
+export interface StageResult {
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The command line that starts a stage as its `start` script does. */
+export function stageCommand(packageDir: string, args: readonly string[]): [string, string[]] {
+  return [process.execPath, ['--require', 'tsx/cjs', path.join(packageDir, 'src', 'main.ts'), 'run', ...args]];
+}
+
+/** Runs a stage to the end: `pnpm start ARGS` inside `packageDir`, without pnpm. */
+export function runStage(packageDir: string, args: readonly string[], options: SpawnSyncOptions = {}): StageResult {
+  const [file, argv] = stageCommand(packageDir, args);
+  const result = spawnSync(file, argv, { cwd: packageDir, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20, ...options });
+  if (result.error) throw result.error;
+  return {
+    status: result.status,
+    signal: result.signal,
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+  };
+}
+
+/** Starts a stage in the background, for tests that look at the host while it runs. */
+export function startStage(packageDir: string, args: readonly string[]) {
+  const [file, argv] = stageCommand(packageDir, args);
+  return spawn(file, argv, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs a stage as an unprivileged user (nobody), to see how it reports missing privileges. */
+export function runStageUnprivileged(packageDir: string, args: readonly string[]): StageResult {
+  const [file, argv] = stageCommand(packageDir, args);
+  const result = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', file, ...argv], {
+    cwd: packageDir,
+    encoding: 'utf8',
+    env: { ...process.env, HOME: os.tmpdir() },
+  });
+  if (result.error) throw result.error;
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** What the host's mount table looks like, minus fields that change without a mount. */
+export function hostMounts(): string {
+  return spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout;
+}
+
+/**
+ * The behaviour every stage must have (shared/design's list), as tests any stage's
+ * test file registers for itself: the command's stdio, exit status and errors are
+ * what they would be without the container.
+ */
+export function testCommonBehaviour(packageDir: string, test: TestFn = rootTest): void {
+  const run = (args: readonly string[], options: SpawnSyncOptions = {}) => runStage(packageDir, args, options);
+
+  test('stdin and stdout pass through pipes', (t) => {
+    t.is(run(['wc', '-l'], { input: 'a\nb\n' }).stdout.trim(), '2');
+    const long = run(['sh', '-c', 'seq 100000 | wc -l']);
+    t.is(long.stdout.trim(), '100000');
+    const cat = run(['cat'], { input: `${'x'.repeat(1 << 20)}\n` });
+    t.is(cat.stdout.length, (1 << 20) + 1, 'a megabyte piped through cat arrives whole');
+  });
+
+  test('stderr is the command own', (t) => {
+    const result = run(['sh', '-c', 'echo out; echo err >&2']);
+    t.is(result.stdout, 'out\n');
+    t.is(result.stderr, 'err\n');
+  });
+
+  test('the exit status is the command own', (t) => {
+    t.is(run(['sh', '-c', 'exit 42']).status, 42);
+    t.is(run(['true']).status, 0);
+    t.is(run(['false']).status, 1);
+  });
+
+  test('a command killed by signal N gives 128+N', async (t) => {
+    const runtime = startStage(packageDir, ['sh', '-c', 'echo ready; exec sleep 60']);
+    const exited = new Promise<number | null>((resolve) => runtime.once('exit', (code) => resolve(code)));
+    await new Promise((resolve) => runtime.stdout.once('data', resolve));
+    // The runtime's child is the command now (it exec'd), seen from the host.
+    const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+    process.kill(container, 'SIGKILL');
+    t.is(await exited, 137);
+  });
+
+  test('signals are at their defaults: yes | head -1 ends at once', (t) => {
+    const result = run(['bash', '-c', 'yes | head -1; echo "${PIPESTATUS[0]}"; grep -E "^SigIgn" /proc/self/status'], {
+      timeout: 10_000,
+    });
+    t.is(result.stdout, 'y\n141\nSigIgn:\t0000000000000000\n');
+  });
+
+  test('a command that does not exist: one line, status 127', (t) => {
+    const result = run(['no-such-command-here', '--flag']);
+    t.is(result.status, 127);
+    t.regex(result.stderr, /^[\w-]+: command not found: no-such-command-here\n$/);
+  });
+
+  test('bad options: one line, status 2', (t) => {
+    const missing = run([]);
+    t.is(missing.status, 2);
+    t.regex(missing.stderr, /^[\w-]+: no command given: try `[\w-]+ \/bin\/sh`, or see --help\n$/);
+    const unknown = run(['--no-such-option', 'true']);
+    t.is(unknown.status, 2);
+    t.is(unknown.stderr.split('\n').length, 2);
+  });
+
+  test('--help shows the usage and exits 0', (t) => {
+    const result = run(['--help']);
+    t.is(result.status, 0);
+    t.regex(result.stdout, /usage: [\w-]+ \[options\] <command> \[args\.\.\.\]/);
+  });
+}

@@ -1,0 +1,63 @@
+import test from 'ava';
+import { SyscallError } from '../src/index';
+import { CliError, ExitStatus, describeFailure, exitStatusOf, parseArgs, usage } from '../src/cli';
+
+const program = {
+  name: 'n-stage',
+  summary: 'a stage for tests',
+  options: { memory: { value: 'SIZE', description: 'memory limit', default: '256m' }, dry: { description: 'a flag' } },
+};
+
+test('options end at the first argument that is not one', (t) => {
+  const { options, command } = parseArgs(program, ['--memory', '100m', '--verbose', 'ls', '--memory', '-l']);
+  t.deepEqual(command, ['ls', '--memory', '-l']);
+  t.is(options.memory, '100m');
+  t.true(options.verbose);
+  t.false(options.dry);
+});
+
+test('--name=value, defaults, and -- before a command that looks like an option', (t) => {
+  t.is(parseArgs(program, ['--memory=1g', 'sh']).options.memory, '1g');
+  t.is(parseArgs(program, ['sh']).options.memory, '256m');
+  t.deepEqual(parseArgs(program, ['--', '--weird-command']).command, ['--weird-command']);
+});
+
+test('usage mistakes are one line and exit status 2', (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /^no command given: try `n-stage \/bin\/sh`, or see --help$/],
+    [['--nope', 'sh'], /^unknown option --nope: see --help$/],
+    [['--memory'], /^option --memory needs a value \(SIZE\)$/],
+    [['--dry=yes', 'sh'], /^option --dry takes no value$/],
+  ];
+  for (const [argv, message] of cases) {
+    const error = t.throws(() => parseArgs(program, argv), { instanceOf: CliError });
+    t.regex(error.message, message);
+    t.is(error.exitStatus, ExitStatus.USAGE);
+  }
+});
+
+test('usage lists every option with its default', (t) => {
+  const text = usage(program);
+  t.regex(text, /--memory SIZE\s+memory limit \(default: 256m\)/);
+  t.regex(text, /--verbose\s+print each isolation step/);
+});
+
+test('exit status: the code, or 128+N for signal N', (t) => {
+  t.is(exitStatusOf(0, null), 0);
+  t.is(exitStatusOf(42, null), 42);
+  t.is(exitStatusOf(null, 'SIGKILL'), 137);
+  t.is(exitStatusOf(null, 'SIGPIPE'), 141);
+});
+
+test('failures become one line and the status docker run would give', (t) => {
+  t.deepEqual(describeFailure(new SyscallError(2, 'execve', 'nosuch')), { message: 'command not found: nosuch', exitStatus: 127 });
+  t.deepEqual(describeFailure(new SyscallError(13, 'execve', '/x')), {
+    message: 'permission denied: /x is not executable',
+    exitStatus: 126,
+  });
+  const spawnError = Object.assign(new Error('spawn nosuch ENOENT'), { code: 'ENOENT', syscall: 'spawn nosuch', path: 'nosuch' });
+  t.is(describeFailure(spawnError).message, 'command not found: nosuch');
+  const eperm = describeFailure(new SyscallError(1, 'mount', '/proc'));
+  t.regex(eperm.message, /^EPERM: operation not permitted, mount '\/proc': this needs root/);
+  t.is(eperm.exitStatus, 125);
+});
