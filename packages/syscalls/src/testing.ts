@@ -4,7 +4,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import anyTest, { type TestFn } from 'ava';
+import anyTest, { type Implementation, type TestFn } from 'ava';
 
 /** Root, which creating namespaces needs. CI runs as root. */
 export const isRoot = process.getuid?.() === 0;
@@ -15,7 +15,10 @@ export const isRoot = process.getuid?.() === 0;
  */
 export const rootTest: TestFn = isRoot
   ? anyTest
-  : (Object.assign((title: string) => anyTest.skip(`${title} (skipped: needs root)`), anyTest) as unknown as TestFn);
+  : (Object.assign(
+      (title: string, implementation: Implementation<[]>) => anyTest.skip(`${title} (skipped: needs root)`, implementation),
+      anyTest,
+    ) as unknown as TestFn);
 
 export interface StageResult {
   readonly status: number | null;
