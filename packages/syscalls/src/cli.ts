@@ -45,7 +45,11 @@ export interface Program<O extends Record<string, OptionSpec>> {
 }
 
 export type ParsedOptions<O extends Record<string, OptionSpec>> = {
-  [K in keyof O]: O[K] extends { value: string } ? string : boolean;
+  [K in keyof O]: O[K] extends { value: string; default: string }
+    ? string
+    : O[K] extends { value: string }
+      ? string | undefined
+      : boolean;
 } & { verbose: boolean };
 
 export interface Invocation<O extends Record<string, OptionSpec>> {
