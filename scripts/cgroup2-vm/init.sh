@@ -67,7 +67,7 @@ mount --bind /ctl $R/run/cgroup2-vm || die "bind the control share"
 while read -r tag path; do
 	[ -n "$tag" ] || continue
 	mkdir -p "$R$path" 2>/dev/null
-	mount -t 9p -o "$NINEP,cache=mmap" "$tag" "$R$path" || die "cannot mount $path read-write"
+	mount -t 9p -o "$NINEP,cache=loose" "$tag" "$R$path" || die "cannot mount $path read-write"
 done </ctl/mounts
 
 ip link set lo up 2>/dev/null

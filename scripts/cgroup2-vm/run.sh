@@ -267,14 +267,14 @@ for d in "$PROJECT" "${RW_DIRS[@]}"; do
 done
 [[ -z $CGROUP ]] || echo "$CGROUP" >"$CTL/cgroup"
 
-LOGLEVEL=3
-((DEBUG)) && LOGLEVEL=7
+LOGLEVEL="loglevel=3"
+((DEBUG)) && LOGLEVEL="loglevel=7 earlyprintk=ttyS0"
 CONSOLE=$RUN/console.log
 QEMU=(qemu-system-x86_64
 	-nodefaults -no-user-config -display none -vga none -monitor none -no-reboot
-	-machine q35 -accel tcg,thread=multi -cpu max -smp "$CPUS" -m "$MEM"
+	-machine q35 -accel tcg,thread=multi -cpu "${CGROUP2_VM_CPU_MODEL:-max}" -smp "$CPUS" -m "$MEM"
 	-kernel "$IMG/vmlinux" -initrd "$IMG/initramfs.cpio"
-	-append "console=ttyS0 loglevel=$LOGLEVEL panic=1 rdinit=/init cgroup_no_v1=all mitigations=off random.trust_cpu=on"
+	-append "console=ttyS0 $LOGLEVEL panic=1 rdinit=/init cgroup_no_v1=all mitigations=off random.trust_cpu=on"
 	-serial "file:$CONSOLE"
 	-chardev stdio,id=out,signal=off -serial chardev:out
 	-fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap"
@@ -303,6 +303,7 @@ show_console() {
 	fi
 	echo "--- last kernel console lines:" >&2
 	tail -n 40 "$CONSOLE" >&2 2>/dev/null || true
+	((DEBUG)) || echo "--- (rerun with CGROUP2_VM_DEBUG=1 for the full kernel log)" >&2
 }
 
 if ((QRC == 124)); then
