@@ -4,21 +4,26 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import anyTest, { type Implementation, type TestFn } from 'ava';
+import anyTest, { type Implementation } from 'ava';
 
 /** Root, which creating namespaces needs. CI runs as root. */
 export const isRoot = process.getuid?.() === 0;
+
+/** How the tests here are registered: ava's `test`, `test.serial`, or a skipping stand-in. */
+export type Register = (title: string, implementation: Implementation<[]>) => void;
+
+const skipWithoutRoot: Register = (title, implementation) =>
+  anyTest.skip(`${title} (skipped: needs root)`, implementation);
 
 /**
  * `test` where this process runs as root; elsewhere every test is skipped with the
  * reason in its title, so that a run as a normal user says what it did not check.
  */
-export const rootTest: TestFn = isRoot
-  ? anyTest
-  : (Object.assign(
-      (title: string, implementation: Implementation<[]>) => anyTest.skip(`${title} (skipped: needs root)`, implementation),
-      anyTest,
-    ) as unknown as TestFn);
+export const rootTest: Register & { serial: Register } = isRoot
+  ? Object.assign((title: string, implementation: Implementation<[]>) => anyTest(title, implementation), {
+      serial: (title: string, implementation: Implementation<[]>) => anyTest.serial(title, implementation),
+    })
+  : Object.assign(skipWithoutRoot, { serial: skipWithoutRoot });
 
 export interface StageResult {
   readonly status: number | null;
@@ -63,9 +68,41 @@ export function runStageUnprivileged(packageDir: string, args: readonly string[]
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** What the host's mount table looks like, minus fields that change without a mount. */
-export function hostMounts(): string {
-  return spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout;
+/** The host's mount table: mount point and filesystem type of each mount, sorted. */
+export function hostMounts(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const fields = line.split(' ');
+      return `${fields[4]} ${fields[fields.indexOf('-') + 1]}`;
+    })
+    .sort();
+}
+
+/** Compiles a C program statically (for programs that must run inside any root filesystem). */
+export function compileStatic(source: string, output: string): void {
+  const result = spawnSync('cc', ['-static', '-O2', '-o', output, source], { encoding: 'utf8' });
+  if (result.error || result.status !== 0) {
+    throw new Error(`cannot compile ${source}: ${result.error?.message ?? result.stderr} (install gcc and libc6-dev)`);
+  }
+}
+
+/** Resolves once `predicate` holds, polling; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Collects a child's stdout as it comes. */
+export function collectOutput(child: { stdout: NodeJS.ReadableStream | null }): { text: string } {
+  const output = { text: '' };
+  child.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  return output;
 }
 
 /**
@@ -73,7 +110,7 @@ export function hostMounts(): string {
  * test file registers for itself: the command's stdio, exit status and errors are
  * what they would be without the container.
  */
-export function testCommonBehaviour(packageDir: string, test: TestFn = rootTest): void {
+export function testCommonBehaviour(packageDir: string, test: Register = rootTest): void {
   const run = (args: readonly string[], options: SpawnSyncOptions = {}) => runStage(packageDir, args, options);
 
   test('stdin and stdout pass through pipes', (t) => {

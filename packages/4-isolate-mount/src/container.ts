@@ -1,0 +1,45 @@
+// The inside of a container, as the child sets it up in its new mount namespace.
+// Each step is one line, in the order the kernel needs them; stage 5 reuses all of it.
+// The /dev it makes and the environment come from stage 3.
+import path from 'node:path';
+import { makeDev } from '3-isolate-root-fs/container';
+import {
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_REC,
+  chdir,
+  mount,
+  pivot_root,
+  sethostname,
+  umount2,
+} from '@samples/syscalls';
+import { step } from '@samples/syscalls/cli';
+
+export { containerEnvironment } from '3-isolate-root-fs/container';
+
+// #region enter
+/** Turns the current (fresh) mount namespace into the container's, rooted at `rootfs`. */
+export function enterContainer(rootfs: string): void {
+  // On a host where / is shared (every systemd host), mounts made below would
+  // propagate back to the host; made private, recursively, nothing crosses over.
+  step('mount("/", MS_REC|MS_PRIVATE): stop mount propagation to and from the host', () =>
+    mount('', '/', '', MS_REC | MS_PRIVATE),
+  );
+  step('sethostname("container")', () => sethostname('container'));
+  // pivot_root wants the new root to be a mount point: bind it onto itself.
+  step(`mount("${rootfs}", MS_BIND|MS_REC)`, () => mount(rootfs, rootfs, '', MS_BIND | MS_REC));
+  step('mount proc on /proc', () => mount('proc', path.join(rootfs, 'proc'), 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  step('mount tmpfs on /dev, with null, zero, full, random, urandom, tty', () => makeDev(path.join(rootfs, 'dev')));
+  step('mount tmpfs on /newtemp', () => mount('tmpfs', path.join(rootfs, 'newtemp'), 'tmpfs', MS_NOSUID | MS_NODEV));
+  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
+  // no path back to the host's files (a chroot leaves the whole host tree mounted).
+  step(`chdir("${rootfs}")`, () => chdir(rootfs));
+  step('pivot_root(".", ".")', () => pivot_root('.', '.'));
+  step('umount2(".", MNT_DETACH): detach the old root', () => umount2('.', MNT_DETACH));
+  step('chdir("/")', () => chdir('/'));
+}
+// #endregion

@@ -1,0 +1,64 @@
+// Stage 4: the command gets its own mount table. The child starts in a new mount
+// namespace too; it makes every mount private, mounts proc, a minimal /dev and a
+// tmpfs at /newtemp inside the root filesystem, and pivot_roots into it. The host's
+// mount table never changes, even while the container runs.
+import { resolveRootfs } from '@samples/rootfs';
+import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, getpid, spawnInNamespaces } from '@samples/syscalls';
+import {
+  CliError,
+  ExitStatus,
+  main,
+  parseArgs,
+  requireSysAdmin,
+  selfCommand,
+  setTracePrefix,
+  step,
+  trace,
+  waitForExit,
+} from '@samples/syscalls/cli';
+import { containerEnvironment, enterContainer } from './container';
+
+const program = {
+  name: '4-isolate-mount',
+  summary: 'run a command in its own mount namespace, pivot_rooted into its own root filesystem',
+  options: {
+    rootfs: { value: 'NAME|PATH', description: 'the root filesystem (see `pnpm rootfs list`)', default: 'default' },
+  },
+};
+
+main(program.name, () => {
+  switch (process.argv[2]) {
+    case 'run':
+      return run(process.argv.slice(3));
+    case 'child':
+      return child(process.argv.slice(3) as [string, ...string[]]); // the rootfs path, then run's arguments
+    default:
+      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
+  }
+});
+
+// #region run
+async function run(argv: string[]): Promise<number> {
+  const { options } = parseArgs(program, argv);
+  requireSysAdmin(program.name);
+  const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
+  // The child gets the resolved path: names are resolved once, here.
+  const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
+  const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID|CLONE_NEWNS', () =>
+    spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS, { stdio: 'inherit' }),
+  );
+  // Nothing to take down afterwards: the container's mounts die with its namespace.
+  return waitForExit(container);
+}
+// #endregion
+
+// #region child
+function child([rootfs, ...argv]: [string, ...string[]]): never {
+  const { command: [file, ...args] } = parseArgs(program, argv);
+  setTracePrefix('child');
+  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  enterContainer(rootfs);
+  trace(`exec ${file}: it becomes PID 1`);
+  return exec(file, args, containerEnvironment());
+}
+// #endregion

@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveRootfs } from '@samples/rootfs';
+import {
+  collectOutput,
+  compileStatic,
+  hostMounts,
+  rootTest as test,
+  runStage,
+  runStageUnprivileged,
+  stageCommand,
+  startStage,
+  testCommonBehaviour,
+  waitFor,
+} from '@samples/syscalls/testing';
+
+const stage = path.join(__dirname, '..');
+const rootfs = resolveRootfs(undefined, { quiet: true });
+
+testCommonBehaviour(stage);
+
+test('ps inside sees only the container processes; the command is PID 1', (t) => {
+  const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);
+  const processes = result.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
+  t.deepEqual(processes.map(([, comm]) => comm).sort(), ['ps', 'sh', 'sleep']);
+  t.is(processes.find(([, comm]) => comm === 'sh')?.[0], '1');
+});
+
+test('/ inside is the root filesystem', (t) => {
+  const result = runStage(stage, ['ls', '-a', '/']);
+  const inside = result.stdout.trim().split('\n').filter((name) => name !== '.' && name !== '..');
+  t.deepEqual(inside.sort(), fs.readdirSync(rootfs).sort());
+});
+
+test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtemp, nothing of the host', (t) => {
+  const result = runStage(stage, ['cat', '/proc/self/mountinfo']);
+  const mounts = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const fields = line.split(' ');
+      return `${fields[4]} ${fields[fields.indexOf('-') + 1]}`;
+    });
+  t.true(mounts.includes('/proc proc'));
+  t.true(mounts.includes('/dev tmpfs'));
+  t.true(mounts.includes('/newtemp tmpfs'));
+  t.false(mounts.some((mount) => mount.startsWith('/sys')), 'no host mount is left inside (the old root was detached)');
+});
+
+test('/dev has null, zero, full, random, urandom and tty, and they work', (t) => {
+  const result = runStage(stage, [
+    'sh',
+    '-c',
+    'ls /dev; echo gone > /dev/null; head -c 5 /dev/zero | wc -c; head -c 7 /dev/urandom | wc -c; echo x > /dev/full || echo full',
+  ]);
+  const lines = result.stdout.trim().split('\n');
+  for (const device of ['full', 'null', 'random', 'tty', 'urandom', 'zero']) t.true(lines.includes(device), device);
+  t.deepEqual(lines.slice(-3), ['5', '7', 'full']);
+});
+
+test('the host mount table is unchanged while the container runs, and after', async (t) => {
+  const before = hostMounts();
+  const runtime = startStage(stage, ['sh', '-c', 'echo x > /newtemp/file; echo ready; sleep 30']);
+  const exited = new Promise((resolve) => runtime.once('exit', resolve));
+  const output = collectOutput(runtime);
+  await waitFor(() => output.text.includes('ready'));
+  t.deepEqual(hostMounts(), before, 'during');
+  t.deepEqual(fs.readdirSync(path.join(rootfs, 'newtemp')), [], 'the tmpfs write is invisible to the host');
+  runtime.kill('SIGTERM');
+  await exited;
+  t.deepEqual(hostMounts(), before, 'after');
+});
+
+test('even where / is a shared mount (systemd hosts), nothing propagates to the host', async (t) => {
+  // A scratch mount namespace, private from the real host, whose / is then made shared
+  // like a systemd host's: its own mount table stands for "the host" here.
+  const [node, argv] = stageCommand(stage, ['sh', '-c', 'echo ready; sleep 1']);
+  const script = `
+    mount --make-rshared /
+    # The premise: a plain new mount namespace would leak its mounts back here.
+    unshare --mount --propagation unchanged mount -t tmpfs premise "$ROOTFS/newtemp"
+    echo "premise: $(grep -c -F "$ROOTFS/newtemp" /proc/self/mountinfo)"
+    umount "$ROOTFS/newtemp"
+    "$@" > "$STAGE_OUT" &
+    until grep -q ready "$STAGE_OUT"; do sleep 0.05; done
+    echo "leaked: $(grep -c -F "$ROOTFS" /proc/self/mountinfo)"
+    wait
+  `;
+  const out = path.join(os.tmpdir(), `stage4-${randomBytes(4).toString('hex')}`);
+  const child = spawn('unshare', ['--mount', 'sh', '-c', script, 'sh', node, ...argv], {
+    cwd: stage,
+    env: { ...process.env, STAGE_OUT: out, ROOTFS: rootfs },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const output = collectOutput(child);
+  await new Promise((resolve) => child.once('exit', resolve));
+  fs.rmSync(out, { force: true });
+  t.regex(output.text, /premise: 1\n/, 'without MS_PRIVATE the mount would have reached the host');
+  t.regex(output.text, /leaked: 0\n/);
+});
+
+test('the chroot escape that works in stage 3 fails here: there is no host root to climb to', (t) => {
+  const secret = randomBytes(8).toString('hex');
+  const hostFile = path.join(os.tmpdir(), `host-secret-${secret}`);
+  const escape = path.join(rootfs, 'tmp', `chroot-escape-${secret}`);
+  fs.writeFileSync(hostFile, secret);
+  try {
+    compileStatic(path.join(stage, '..', '3-isolate-root-fs', 'escape', 'chroot-escape.c'), escape);
+    const result = runStage(stage, [`/tmp/${path.basename(escape)}`, '/bin/sh', '-c', `cat ${hostFile}; ls /`]);
+    t.false(result.stdout.includes(secret));
+    t.regex(result.stderr, /No such file or directory/);
+  } finally {
+    fs.rmSync(hostFile, { force: true });
+    fs.rmSync(escape, { force: true });
+    fs.rmSync(path.join(rootfs, '.escape'), { recursive: true, force: true });
+    fs.rmSync(path.join(rootfs, 'tmp', '.escape'), { recursive: true, force: true });
+  }
+});
+
+test('the host hostname is unchanged; the container is "container"', (t) => {
+  const before = os.hostname();
+  t.is(runStage(stage, ['hostname']).stdout, 'container\n');
+  t.is(os.hostname(), before);
+});
+
+test('a failure half-way through setup is one line and leaves nothing', (t) => {
+  const before = hostMounts();
+  // A "root filesystem" without /proc: the proc mount fails inside the child.
+  const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'broken-rootfs-'));
+  try {
+    const result = runStage(stage, ['--rootfs', broken, 'true']);
+    t.not(result.status, 0);
+    t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+    t.deepEqual(hostMounts(), before);
+  } finally {
+    fs.rmSync(broken, { recursive: true });
+  }
+});
+
+test('without root: one line, status 125', (t) => {
+  const result = runStageUnprivileged(stage, ['true']);
+  t.is(result.status, 125);
+  t.regex(result.stderr, /^4-isolate-mount: creating namespaces needs root/);
+});

@@ -1,0 +1,205 @@
+// Where the named root filesystems live, and the two rules that keep a half-made tree
+// from ever passing for a whole one: a tree is made in a hidden folder beside its final
+// place and renamed into place only once complete, and only then does it carry a marker.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CliError } from '@samples/syscalls/cli';
+
+/** The file at the top of every complete tree this package made: what it is, where from. */
+export const MARKER = '.samples-rootfs.json';
+
+/** The tree the stages use when no `--rootfs` is given. */
+export const DEFAULT_NAME = 'default';
+
+export interface Marker {
+  readonly name: string;
+  /** How the tree was made: 'built from the host's binaries' or 'imported from FILE'. */
+  readonly source: string;
+  /** ISO 8601. */
+  readonly created: string;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/** Where named root filesystems live: <repo>/rootfs/images/<name> (gitignored). Overridable by env SAMPLES_ROOTFS_DIR (tests use a temp dir). */
+export function imagesDir(): string {
+  return path.resolve(process.env.SAMPLES_ROOTFS_DIR || path.join(__dirname, '..', 'images'));
+}
+
+// Names become folder names and appear in commands: keep them plain. A leading dot is
+// kept for the hidden folders trees are made in.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function isValidName(name: string): boolean {
+  return NAME.test(name);
+}
+
+export interface RootfsEntry {
+  readonly name: string;
+  readonly dir: string;
+  /** Absent when the tree is incomplete, or was not made by this package. */
+  readonly marker: Marker | undefined;
+}
+
+export function readMarker(dir: string): Marker | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, MARKER), 'utf8')) as Marker;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The root filesystems in imagesDir(), complete or not, by name. */
+export function listRootfs(): RootfsEntry[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(imagesDir());
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names
+    .filter((name) => isValidName(name) && fs.statSync(path.join(imagesDir(), name), { throwIfNoEntry: false })?.isDirectory())
+    .sort()
+    .map((name) => {
+      const dir = path.join(imagesDir(), name);
+      return { name, dir, marker: readMarker(dir) };
+    });
+}
+
+// .NAME.partial-PID: being made by process PID; .NAME.old-PID: being replaced by it;
+// .NAME.discarded-PID: being removed by it.
+const WORK_FOLDER = /^\.(.+)\.(partial|old|discarded)-(\d+)$/;
+
+/**
+ * Makes the hidden folder to build `target` in, beside it (so that the final rename stays
+ * on one filesystem). Work folders that processes now gone left behind (killed with
+ * SIGKILL, or a power cut) are removed first: all of them in imagesDir(), which is ours,
+ * and those of `target` elsewhere.
+ */
+export function startTree(target: string): string {
+  const parent = path.dirname(target);
+  fs.mkdirSync(parent, { recursive: true });
+  for (const name of fs.readdirSync(parent)) {
+    const [, tree, , pid] = WORK_FOLDER.exec(name) ?? [];
+    if (pid === undefined || (parent !== imagesDir() && tree !== path.basename(target))) continue;
+    if (pid === String(process.pid) || !fs.existsSync(`/proc/${pid}`)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
+  const partial = path.join(parent, `.${path.basename(target)}.partial-${process.pid}`);
+  fs.mkdirSync(partial);
+  // The top of the tree is the container's "/": mkdir's mode went through the umask.
+  fs.chmodSync(partial, 0o755);
+  return partial;
+}
+
+/**
+ * Marks the tree in `partial` complete and renames it to `target`. An existing `target`
+ * is replaced when `replace` is set; otherwise the tree already there stays (two stages
+ * that built the default at the same time), `partial` is dropped, and this says false.
+ */
+export function finishTree(partial: string, target: string, marker: Marker, replace: boolean): boolean {
+  fs.writeFileSync(path.join(partial, MARKER), `${JSON.stringify(marker, null, 2)}\n`);
+  const exists = fs.existsSync(target);
+  if (exists && !replace) {
+    discardTree(partial);
+    return false;
+  }
+  const old = path.join(path.dirname(target), `.${path.basename(target)}.old-${process.pid}`);
+  if (exists) {
+    refuseIfMounted(target);
+    fs.renameSync(target, old);
+  }
+  try {
+    fs.renameSync(partial, target);
+  } catch (error) {
+    if (exists) fs.renameSync(old, target);
+    throw error;
+  }
+  if (exists) fs.rmSync(old, { recursive: true, force: true, maxRetries: 3 });
+  return true;
+}
+
+/**
+ * Removes a tree that failed to be made. It is renamed first: node-tar may still have
+ * writes in flight, and they fail once their folder is gone rather than re-create it.
+ */
+export function discardTree(partial: string): void {
+  const trash = partial.replace(/\.partial-(\d+)$/, '.discarded-$1');
+  try {
+    fs.renameSync(partial, trash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  fs.rmSync(trash, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Removes a named root filesystem. */
+export function removeRootfs(name: string): void {
+  const dir = path.join(imagesDir(), name);
+  if (!isValidName(name) || !fs.existsSync(dir)) {
+    throw new CliError(`no root filesystem named "${name}": \`pnpm rootfs list\` shows the ones there are`);
+  }
+  refuseIfMounted(dir);
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * Removing a tree recursively would walk into anything mounted on it: the /proc a
+ * stage-3 container mounted, or a /dev bound from the host, whose files it would delete.
+ * (Stages 4 and 5 mount in their own mount namespace, out of this one's sight.)
+ */
+function refuseIfMounted(dir: string): void {
+  const real = fs.realpathSync(dir);
+  const mountPoints = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((point) => point !== undefined && (point === real || point.startsWith(`${real}/`)));
+  if (mountPoints.length > 0) {
+    throw new CliError(`${dir} is in use: ${mountPoints.join(', ')} is mounted there; stop the container using it (or umount it) first`);
+  }
+}
+
+/** What the tree holds: regular files, and their bytes (hard links counted once). */
+export function measureTree(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const inodes = new Set<number>();
+  const walk = (folder: string) => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.isFile()) {
+        const stat = fs.lstatSync(file);
+        if (inodes.has(stat.ino)) continue;
+        inodes.add(stat.ino);
+        files++;
+        bytes += stat.size;
+      }
+    }
+  };
+  walk(dir);
+  return { files, bytes };
+}
+
+/** Turns a failed file operation on a tree in `dir` into one line that says what to do. */
+export function fileFailure(error: unknown, doing: string, dir: string): CliError {
+  const { code, path: file, message } = error as NodeJS.ErrnoException;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new CliError(`no space left on the device while ${doing}: free some space (df -h ${dir}), then try again`);
+    case 'EACCES':
+    case 'EPERM':
+      return new CliError(`permission denied while ${doing}${file ? ` (${file})` : ''}: run it as root`);
+    case 'EROFS':
+      return new CliError(`read-only filesystem while ${doing}: set SAMPLES_ROOTFS_DIR to a writable folder`);
+    default:
+      return new CliError(`${doing} failed: ${message}`);
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}

@@ -1,0 +1,51 @@
+// What a stage's `--rootfs` means: a name under imagesDir(), or a path; the default
+// is built on first use.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CliError } from '@samples/syscalls/cli';
+import { buildDefaultRootfs } from './build';
+import { checkRootfs } from './check';
+import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';
+
+/**
+ * Resolves `--rootfs` (a name under imagesDir(), or a path containing '/'; undefined =
+ * 'default') to the absolute, real directory to use as the container's root.
+ * If it is the default and absent, builds it first and says so in one line on stderr
+ * (unless `quiet`). Synchronous: stages call it before they create namespaces.
+ * Unknown name, missing path, or a tree that is incomplete or lacks a mount point:
+ * throws CliError (exit status 125) with one line saying what to run.
+ */
+export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): string {
+  const wanted = nameOrPath ?? DEFAULT_NAME;
+  if (wanted.includes('/')) return usable(userPath(wanted), wanted);
+  if (!isValidName(wanted)) {
+    throw new CliError(`--rootfs ${wanted}: not a root filesystem's name; a path needs a '/' (e.g. ./${wanted})`);
+  }
+  const dir = path.join(imagesDir(), wanted);
+  if (!fs.existsSync(dir)) {
+    if (wanted !== DEFAULT_NAME) {
+      throw new CliError(
+        `no root filesystem named "${wanted}": \`pnpm rootfs list\` shows the ones there are; \`pnpm rootfs import FILE ${wanted}\` makes it from a tarball`,
+      );
+    }
+    if (!options.quiet) process.stderr.write(`building the default root filesystem in ${dir} (once; rebuild: pnpm rootfs build --force)\n`);
+    buildDefaultRootfs(dir, { replace: false });
+  }
+  if (readMarker(dir) === undefined) {
+    const again = wanted === DEFAULT_NAME ? 'pnpm rootfs build --force' : `pnpm rootfs remove ${wanted}, then import it again`;
+    throw new CliError(`the root filesystem "${wanted}" is incomplete (no ${MARKER} in ${dir}: an interrupted build or import?): ${again}`);
+  }
+  return usable(dir, `"${wanted}"`);
+}
+
+/** A path the learner typed: pnpm runs a package's scripts in the package's folder, and INIT_CWD is where they typed it. */
+export function userPath(file: string): string {
+  return path.resolve(process.env.INIT_CWD ?? process.cwd(), file);
+}
+
+function usable(dir: string, label: string): string {
+  const [first] = checkRootfs(dir);
+  if (first !== undefined) throw new CliError(`root filesystem ${label}: ${first.problem}: ${first.fix}`);
+  // The runtime bind-mounts the tree onto itself and pivots into it: it wants the real folder.
+  return fs.realpathSync(dir);
+}
