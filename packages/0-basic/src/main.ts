@@ -1,7 +1,7 @@
 // Stage 0: run a command with its stdin, stdout and stderr passed through.
 // No isolation yet: this is the baseline every later stage adds one step to.
 import { spawn } from 'node:child_process';
-import { CliError, ExitStatus, main, parseArgs, step, waitForExit } from '@samples/syscalls/cli';
+import { main, parseArgs, step, waitForExit } from '@samples/syscalls/cli';
 
 const program = {
   name: '0-basic',
@@ -9,14 +9,7 @@ const program = {
   options: {},
 };
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    default:
-      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run });
 
 // #region run
 async function run(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // Stage 1: the command gets its own hostname. It is started in a new UTS namespace,
 // so `hostname foo` inside renames the namespace's copy, never the host's.
 import { CLONE_NEWUTS, spawnInNamespaces } from '@samples/syscalls';
-import { CliError, ExitStatus, main, parseArgs, requireSysAdmin, step, waitForExit } from '@samples/syscalls/cli';
+import { main, parseArgs, requireSysAdmin, step, waitForExit } from '@samples/syscalls/cli';
 
 const program = {
   name: '1-isolate-uts',
@@ -9,14 +9,7 @@ const program = {
   options: {},
 };
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    default:
-      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run });
 
 // #region run
 async function run(argv: string[]): Promise<number> {

@@ -1,12 +1,11 @@
 // Stage 2: the command gets its own process tree. The runtime re-executes itself
 // ("run" starts "child") in new UTS and PID namespaces: the child is PID 1 there,
 // names its host "container", and then becomes the command.
-import { CLONE_NEWPID, CLONE_NEWUTS, exec, getpid, sethostname, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWPID, CLONE_NEWUTS, exec, sethostname, spawnInNamespaces } from '@samples/syscalls';
 import {
-  CliError,
-  ExitStatus,
   main,
   parseArgs,
+  requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
@@ -21,16 +20,7 @@ const program = {
   options: {},
 };
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    case 'child':
-      return child(process.argv.slice(3));
-    default:
-      throw new CliError(`usage: main.ts run <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
@@ -49,7 +39,7 @@ async function run(argv: string[]): Promise<number> {
 function child(argv: string[]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
-  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  requireContainerInit();
   step('sethostname("container")', () => sethostname('container'));
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args);

@@ -17,17 +17,15 @@ import {
   chdir,
   chroot,
   exec,
-  getpid,
   mount,
   sethostname,
   spawnInNamespaces,
   umount2,
 } from '@samples/syscalls';
 import {
-  CliError,
-  ExitStatus,
   main,
   parseArgs,
+  requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
@@ -44,16 +42,7 @@ const program = {
   },
 };
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    case 'child':
-      return child(process.argv.slice(3) as [string, ...string[]]); // the rootfs path, then run's arguments
-    default:
-      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
@@ -90,7 +79,7 @@ function unmountContainerMounts(rootfs: string, why: string): void {
 function child([rootfs, ...argv]: [string, ...string[]]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
-  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  requireContainerInit();
   step('sethostname("container")', () => sethostname('container'));
   step(`chroot("${rootfs}")`, () => chroot(rootfs));
   // The Go original called chdir(rootfs) here: the cwd stayed in the host's tree.

@@ -3,12 +3,11 @@
 // tmpfs at /newtemp inside the root filesystem, and pivot_roots into it. The host's
 // mount table never changes, even while the container runs.
 import { resolveRootfs } from '@samples/rootfs';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, getpid, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
 import {
-  CliError,
-  ExitStatus,
   main,
   parseArgs,
+  requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
@@ -26,16 +25,7 @@ const program = {
   },
 };
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    case 'child':
-      return child(process.argv.slice(3) as [string, ...string[]]); // the rootfs path, then run's arguments
-    default:
-      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
@@ -56,7 +46,7 @@ async function run(argv: string[]): Promise<number> {
 function child([rootfs, ...argv]: [string, ...string[]]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
-  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  requireContainerInit();
   enterContainer(rootfs);
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args, containerEnvironment());

@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 import { resolveRootfs } from '@samples/rootfs';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, getpid, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
 import {
   CliError,
-  ExitStatus,
   main,
   parseArgs,
+  requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
@@ -37,16 +37,7 @@ const program = {
 /** The child's fd 3: a socket to the runtime, to wait on while it is put in the cgroup. */
 const SYNC_FD = 3;
 
-main(program.name, () => {
-  switch (process.argv[2]) {
-    case 'run':
-      return run(process.argv.slice(3));
-    case 'child':
-      return child(process.argv.slice(3) as [string, ...string[]]); // the rootfs path, then run's arguments
-    default:
-      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
-  }
-});
+main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
@@ -127,7 +118,7 @@ function watchForOomKills(cgroup: Cgroup, memory: number): { stop(): void } {
 function child([rootfs, ...argv]: [string, ...string[]]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
-  if (getpid() !== 1) throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  requireContainerInit();
   step('wait until the runtime has put this process in the cgroup', () => waitForCgroup(SYNC_FD));
   enterContainer(rootfs);
   trace(`exec ${file}: it becomes PID 1`);

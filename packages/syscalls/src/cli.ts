@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { SyscallError } from './errno';
+import { getpid } from './unistd';
 
 /** Exit statuses, as `docker run` uses them. */
 export const ExitStatus = {
@@ -222,12 +223,21 @@ export function describeFailure(error: unknown): { message: string; exitStatus: 
 }
 
 /**
- * Runs a stage's entry point: whatever it returns is the exit status; whatever it
- * throws becomes one line on stderr, prefixed with the stage's name.
+ * Runs a stage: `main.ts run ...` or, inside the namespaces `run` made, `main.ts child
+ * ...` (as the Go original's switch on os.Args[1]). Whatever the command returns is the
+ * exit status; whatever it throws becomes one line on stderr, prefixed with the stage's name.
  */
-export function main(stage: string, entry: () => number | Promise<number>): void {
+export function main(
+  stage: string,
+  commands: { run: (argv: string[]) => Promise<number>; child?: (argv: [string, ...string[]]) => never },
+): void {
+  const [command = '', ...argv] = process.argv.slice(2);
   Promise.resolve()
-    .then(entry)
+    .then(() => {
+      if (command === 'run') return commands.run(argv);
+      if (command === 'child' && commands.child && argv.length > 0) return commands.child(argv as [string, ...string[]]);
+      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
+    })
     .then(
       (status) => {
         process.exitCode = status;
@@ -238,6 +248,16 @@ export function main(stage: string, entry: () => number | Promise<number>): void
         process.exitCode = exitStatus;
       },
     );
+}
+
+/**
+ * Refuses to go on unless this process is PID 1, as the child of `run` is in its new
+ * PID namespace. Started by hand, `child` would rename the host and mount over its files.
+ */
+export function requireContainerInit(): void {
+  if (getpid() !== 1) {
+    throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+  }
 }
 
 export { selfCommand } from './reexec';
