@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, fcntl } from './fcntl';
 import { SyscallError } from './errno';
-import { CloneFlags, namespaceFiles, setns, unshare } from './sched';
+import { CLONE_NEWNS, CloneFlags, namespaceFiles, setns, unshare } from './sched';
 import { NSIG, signalDefault, unblockAllSignals } from './signal';
-import { CLOSE_RANGE_CLOEXEC, MAX_FD, close_range, execve } from './unistd';
+import { CLOSE_RANGE_CLOEXEC, MAX_FD, chroot, close_range, execve, fchdir } from './unistd';
 
 const SIGKILL = 9;
 const SIGSTOP = 19;
@@ -38,6 +38,10 @@ export function spawnInNamespaces(
     nstype: CloneFlags[name],
     fd: fs.openSync(`/proc/self/ns/${namespaceFiles[name]}`, 'r'),
   }));
+  // Going back into a mount namespace also moves the thread's root and working
+  // directory to that namespace's root: keep both, to return exactly where we were
+  // (the working directory matters always; the root when the runtime is chrooted).
+  const where = flags & CLONE_NEWNS ? { root: fs.openSync('/', 'r'), cwd: fs.openSync('.', 'r') } : undefined;
   try {
     unshare(flags);
     return spawn(command, args, options);
@@ -45,6 +49,13 @@ export function spawnInNamespaces(
     for (const { nstype, fd } of saved) {
       setns(fd, nstype);
       fs.closeSync(fd);
+    }
+    if (where) {
+      fchdir(where.root);
+      chroot('.');
+      fchdir(where.cwd);
+      fs.closeSync(where.root);
+      fs.closeSync(where.cwd);
     }
   }
 }

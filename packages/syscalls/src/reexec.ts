@@ -33,7 +33,10 @@ export function bundle(entry: string, outfile = defaultOutfile(entry)): string {
     platform: 'node',
     format: 'cjs',
     target: `node${process.versions.node.split('.')[0]}`,
-    external: ['koffi'], // native: it must load from its own package folder
+    // koffi is native: it must load from its own package folder. esbuild only makes
+    // bundles, and a bundle never makes one (selfCommand passes a .cjs through): left
+    // out, the bundle is a third smaller and each Node process parses ~3 ms less.
+    external: ['koffi', 'esbuild'],
     metafile: true,
     write: false,
     logLevel: 'silent',

@@ -10,6 +10,7 @@ const gethostname_ = declare<(name: Buffer, len: number) => number>(
 );
 const chroot_ = declare<(path: string) => number>('int chroot(const char *path)');
 const chdir_ = declare<(path: string) => number>('int chdir(const char *path)');
+const fchdir_ = declare<(fd: number) => number>('int fchdir(int fd)');
 const getpid_ = declare<() => number>('int getpid(void)');
 const geteuid_ = declare<() => number>('uint32_t geteuid(void)');
 const close_ = declare<(fd: number) => number>('int close(int fd)');
@@ -46,6 +47,11 @@ export function chroot(path: string): void {
  */
 export function chdir(path: string): void {
   check(chdir_(path), 'chdir', path);
+}
+
+/** Changes the working directory of the calling thread to the directory `fd` is open on. https://man7.org/linux/man-pages/man2/fchdir.2.html */
+export function fchdir(fd: number): void {
+  check(fchdir_(fd), 'fchdir');
 }
 
 /** The caller's process id, as its own PID namespace numbers it. https://man7.org/linux/man-pages/man2/getpid.2.html */

@@ -97,3 +97,19 @@ test('exec: a missing command throws ENOENT before anything is changed', (t) => 
   t.not(result.status, 0);
   t.regex(result.stderr, /ENOENT: no such file or directory, execve 'no-such-command-here'/);
 });
+
+rootTest('spawnInNamespaces with CLONE_NEWNS: the runtime keeps its working directory and root', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'samples-cwd-'));
+  const script = `
+    const { CLONE_NEWNS, spawnInNamespaces } = require('./src/index.ts');
+    process.chdir(${JSON.stringify(dir)});
+    const child = spawnInNamespaces('true', [], CLONE_NEWNS, { stdio: 'inherit' });
+    child.on('exit', () => console.log(require('fs').readlinkSync('/proc/self/cwd'), require('fs').readlinkSync('/proc/self/root')));
+  `;
+  try {
+    const result = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { encoding: 'utf8', cwd: path.join(__dirname, '..') });
+    t.is(result.stdout.trim(), `${dir} /`);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
