@@ -3,11 +3,9 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import anyTest from 'ava';
-import { rootTest, stageCommand, waitFor } from '@samples/syscalls/testing';
+import { rootTest, stageCommand, testIf, waitFor } from '@samples/syscalls/testing';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const test = hasTmux ? rootTest : (title: string) => anyTest.skip(`${title} (skipped: needs tmux)`, () => {});
+const test = testIf(spawnSync('tmux', ['-V']).status === 0, 'needs tmux: apt-get install tmux', rootTest);
 const stage = path.join(__dirname, '..');
 
 const tmux = (...args: string[]) => spawnSync('tmux', args, { encoding: 'utf8' });

@@ -44,6 +44,7 @@ export class SyscallError extends Error {
   }
 }
 
+// #region check
 /**
  * Turns libc's failure convention (-1, reason in errno) into a thrown SyscallError.
  * Every wrapper in this package ends in one call to it.
@@ -52,6 +53,7 @@ export function check<T extends number | bigint>(result: T, syscall: string, pat
   if (result === -1 || result === -1n) throw new SyscallError(lastErrno(), syscall, path);
   return result;
 }
+// #endregion
 
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);

@@ -8,6 +8,7 @@ type Koffi = typeof import('koffi');
 let koffi: Koffi | undefined;
 let lib: LibraryHandle | undefined;
 
+// #region ffi
 /** The koffi module itself (for errno, decode). Loaded on first use. */
 export function ffi(): Koffi {
   if (process.platform !== 'linux') {
@@ -19,6 +20,7 @@ export function ffi(): Koffi {
   koffi ??= require('koffi') as Koffi;
   return koffi;
 }
+// #endregion
 
 /** glibc, loaded once. */
 export function libc(): LibraryHandle {

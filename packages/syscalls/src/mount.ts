@@ -44,6 +44,7 @@ const mount_ = declare<
 >('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
 const umount2_ = declare<(target: string, flags: number) => number>('int umount2(const char *target, int flags)');
 
+// #region mount
 /**
  * Attaches a filesystem at `target`. https://man7.org/linux/man-pages/man2/mount.2.html
  * Empty `source`, `fstype` and `data` are passed as NULL, not "": some filesystems
@@ -52,6 +53,7 @@ const umount2_ = declare<(target: string, flags: number) => number>('int umount2
 export function mount(source: string, target: string, fstype: string, flags: number, data = ''): void {
   check(mount_(source || null, target, fstype || null, flags, data || null), 'mount', target);
 }
+// #endregion
 
 /** Detaches the filesystem at `target`. https://man7.org/linux/man-pages/man2/umount2.2.html */
 export function umount2(target: string, flags = 0): void {

@@ -18,6 +18,7 @@ export function cloneFlagNames(flags: number): (keyof typeof CloneFlags)[] {
   return (Object.keys(CloneFlags) as (keyof typeof CloneFlags)[]).filter((name) => flags & CloneFlags[name]);
 }
 
+// #region spawnInNamespaces
 /**
  * Spawns `command` in new namespaces: the counterpart of Go's
  * `cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}`.
@@ -59,6 +60,7 @@ export function spawnInNamespaces(
     }
   }
 }
+// #endregion
 
 /**
  * Finds `file` the way a shell would: as given if it holds a slash, else in `PATH`.
@@ -80,6 +82,7 @@ export function findExecutable(file: string, searchPath = process.env.PATH ?? '/
   throw new SyscallError(2 /* ENOENT */, 'execve', file);
 }
 
+// #region exec
 /**
  * Replaces the current process with `file` (searched in PATH), as Go's syscall.Exec.
  * The command becomes this process: same pid (PID 1 in a new PID namespace), same
@@ -108,3 +111,4 @@ export function exec(file: string, args: readonly string[], env: NodeJS.ProcessE
   const envp = Object.entries(env).flatMap(([key, value]) => (value === undefined ? [] : [`${key}=${value}`]));
   return execve(resolved, [file, ...args], envp);
 }
+// #endregion

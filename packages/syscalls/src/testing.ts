@@ -81,6 +81,17 @@ export function hostMounts(): string[] {
     .sort();
 }
 
+/** `register` where `available` holds; elsewhere a test skipped with the reason in its title. */
+export function testIf(available: boolean, reason: string, register: Register): Register {
+  return available ? register : (title, implementation) => anyTest.skip(`${title} (skipped: ${reason})`, implementation);
+}
+
+/** Whether a C compiler with a static libc is here (for the chroot-escape exercise). */
+export function canCompileStatic(): boolean {
+  const probe = spawnSync('sh', ['-c', 'echo "int main(void){return 0;}" | cc -static -x c -o /dev/null -'], { encoding: 'utf8' });
+  return probe.status === 0;
+}
+
 /** Compiles a C program statically (for programs that must run inside any root filesystem). */
 export function compileStatic(source: string, output: string): void {
   const result = spawnSync('cc', ['-static', '-O2', '-o', output, source], { encoding: 'utf8' });

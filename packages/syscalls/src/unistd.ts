@@ -90,6 +90,7 @@ export function execve(path: string, argv: readonly string[], envp: readonly str
   throw new Error('execve returned without an error'); // unreachable: execve returns only on failure
 }
 
+// #region pivot_root
 // pivot_root has no glibc wrapper: it is called by number, which differs per architecture.
 const SYS_pivot_root: Partial<Record<string, number>> = { x64: 155, arm64: 41, riscv64: 41, loong64: 41 };
 
@@ -102,3 +103,4 @@ export function pivot_root(newRoot: string, putOld: string): void {
   if (number === undefined) throw new Error(`pivot_root: no syscall number known for ${process.arch}`);
   check(syscall_(number, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot);
 }
+// #endregion

@@ -51,12 +51,14 @@ export interface CgroupOptions {
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 
+// #region layout
 /** Tells v2 from v1 by the type of filesystem mounted at /sys/fs/cgroup. */
 export function detectLayout(root = CGROUP_ROOT): Layout {
   if (statfsType(root) === FilesystemMagic.CGROUP2_SUPER_MAGIC) return 'v2';
   const unified = path.join(root, 'unified');
   return fs.existsSync(unified) && statfsType(unified) === FilesystemMagic.CGROUP2_SUPER_MAGIC ? 'hybrid' : 'v1';
 }
+// #endregion
 
 /** Creates the container's cgroup, below this runtime's own, with the limits written. */
 export function createCgroup(options: CgroupOptions): Cgroup {

@@ -5,6 +5,7 @@ import { killAll, parseProcCgroup, readKeyedFile, removeDirectory } from './file
 import type { Cgroup, CgroupOptions } from './index';
 import { CPU_PERIOD_US, cpuQuota } from './limits';
 
+// #region files
 export const V1 = {
   PROCS: 'cgroup.procs',
   MEMORY_LIMIT: 'memory.limit_in_bytes',
@@ -16,6 +17,7 @@ export const V1 = {
   CPU_QUOTA: 'cpu.cfs_quota_us',
   CPU_PERIOD: 'cpu.cfs_period_us',
 } as const;
+// #endregion
 
 type Settings = Required<Omit<CgroupOptions, 'layout'>>;
 

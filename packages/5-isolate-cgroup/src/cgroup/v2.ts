@@ -7,6 +7,7 @@ import { killAll, parseProcCgroup, readKeyedFile, removeDirectory } from './file
 import type { Cgroup, CgroupOptions } from './index';
 import { CPU_PERIOD_US, cpuQuota } from './limits';
 
+// #region files
 export const V2 = {
   PROCS: 'cgroup.procs',
   CONTROLLERS: 'cgroup.controllers',
@@ -21,6 +22,7 @@ export const V2 = {
   /** "quota period", in µs. */
   CPU_MAX: 'cpu.max',
 } as const;
+// #endregion
 
 type Settings = Required<Omit<CgroupOptions, 'layout'>>;
 
@@ -63,6 +65,7 @@ export function createV2({ name, limits, root, selfCgroup, trace }: Settings): C
   return cgroup;
 }
 
+// #region parent
 /**
  * The cgroup to create the container under: the runtime's own, like runc with a
  * relative path, unless that one holds processes (the runtime itself, at least) and
@@ -87,6 +90,7 @@ function canDelegate(dir: string): boolean {
     return false;
   }
 }
+// #endregion
 
 /** Writes "+memory +pids ..." into subtree_control from the root down to `parent`, where missing. */
 function enableControllers(root: string, parent: string, controllers: string[]): void {
