@@ -117,6 +117,20 @@ test('a container that ignores SIGTERM is killed after a grace period, and its c
   t.false(fs.existsSync(dirs.memory));
 });
 
+test('Ctrl-C to the runtime (no terminal): passed on to the container; a second one kills it; the cgroup goes', async (t) => {
+  const once = await startWaiting([], 'trap "exit 130" INT; cat /proc/self/cgroup; echo ready; sleep 30 & wait');
+  once.runtime.kill('SIGINT');
+  t.is(await once.exited, 130, 'the container handled SIGINT itself');
+  t.false(fs.existsSync(once.dirs.memory));
+
+  const twice = await startWaiting([], 'trap "" INT; cat /proc/self/cgroup; echo ready; sleep 30 & wait');
+  twice.runtime.kill('SIGINT');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  twice.runtime.kill('SIGINT');
+  t.is(await twice.exited, 137, 'a container that ignores Ctrl-C is killed by the second');
+  t.false(fs.existsSync(twice.dirs.memory));
+});
+
 test('the default memory limit is 256 MiB', async (t) => {
   const { runtime, exited, dirs } = await startWaiting([]);
   t.is(read(dirs.memory, layout === 'v2' ? 'memory.max' : 'memory.limit_in_bytes'), String(256 * MiB));
