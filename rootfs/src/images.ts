@@ -23,7 +23,19 @@ export interface Marker {
 
 /** Where named root filesystems live: <repo>/rootfs/images/<name> (gitignored). Overridable by env SAMPLES_ROOTFS_DIR (tests use a temp dir). */
 export function imagesDir(): string {
-  return path.resolve(process.env.SAMPLES_ROOTFS_DIR || path.join(__dirname, '..', 'images'));
+  return path.resolve(process.env.SAMPLES_ROOTFS_DIR || path.join(repositoryRoot(), 'rootfs', 'images'));
+}
+
+/**
+ * The folder holding pnpm-workspace.yaml, found upwards from this file: from the
+ * source (rootfs/src) as from a stage's bundle (packages/X/node_modules/.cache/...),
+ * where __dirname is elsewhere.
+ */
+function repositoryRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
+    if (dir === path.dirname(dir)) return path.join(__dirname, '..', '..');
+  }
 }
 
 // Names become folder names and appear in commands: keep them plain. A leading dot is

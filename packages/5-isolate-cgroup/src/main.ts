@@ -2,7 +2,6 @@
 // of its own (memory, and if asked, pids and cpu), which the container's first
 // process joins before it runs a single instruction of the command. Afterwards the
 // runtime reports an OOM kill and removes the cgroup, however the container ended.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
@@ -49,7 +48,8 @@ async function run(argv: string[]): Promise<number> {
   };
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
-  const name = `container-${randomBytes(4).toString('hex')}`;
+  // Unique enough: a clash fails mkdir with EEXIST rather than sharing a cgroup.
+  const name = `container-${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}`;
   const cgroup = step(`create cgroup ${name}`, () => createCgroup({ name, limits, trace }));
   try {
     // The child gets the resolved path: names are resolved once, here.

@@ -222,32 +222,39 @@ export function describeFailure(error: unknown): { message: string; exitStatus: 
   return { message: error instanceof Error ? (error.stack ?? error.message) : String(error), exitStatus: ExitStatus.RUNTIME };
 }
 
+type Entry = () => number | Promise<number>;
+interface StageCommands {
+  run: (argv: string[]) => Promise<number>;
+  child?: (argv: [string, ...string[]]) => never;
+}
+
 /**
- * Runs a stage: `main.ts run ...` or, inside the namespaces `run` made, `main.ts child
- * ...` (as the Go original's switch on os.Args[1]). Whatever the command returns is the
- * exit status; whatever it throws becomes one line on stderr, prefixed with the stage's name.
+ * Runs a program. A stage passes its commands: `main.ts run ...` or, inside the
+ * namespaces `run` made, `main.ts child ...` (as the Go original's switch on
+ * os.Args[1]); another program passes its entry point. What it returns is the exit
+ * status; what it throws becomes one line on stderr, prefixed with the program's name.
  */
-export function main(
-  stage: string,
-  commands: { run: (argv: string[]) => Promise<number>; child?: (argv: [string, ...string[]]) => never },
-): void {
-  const [command = '', ...argv] = process.argv.slice(2);
+export function main(name: string, program: StageCommands | Entry): void {
+  const entry = typeof program === 'function' ? program : () => dispatch(program);
   Promise.resolve()
-    .then(() => {
-      if (command === 'run') return commands.run(argv);
-      if (command === 'child' && commands.child && argv.length > 0) return commands.child(argv as [string, ...string[]]);
-      throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
-    })
+    .then(entry)
     .then(
       (status) => {
         process.exitCode = status;
       },
       (error: unknown) => {
         const { message, exitStatus } = describeFailure(error);
-        process.stderr.write(`${stage}: ${message}\n`);
+        process.stderr.write(`${name}: ${message}\n`);
         process.exitCode = exitStatus;
       },
     );
+}
+
+function dispatch({ run, child }: StageCommands): Promise<number> {
+  const [command, ...argv] = process.argv.slice(2);
+  if (command === 'run') return run(argv);
+  if (command === 'child' && child && argv.length > 0) return child(argv as [string, ...string[]]);
+  throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
 }
 
 /**
