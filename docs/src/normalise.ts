@@ -1,0 +1,72 @@
+// What differs between two runs of the same transcript, or two machines, and is not
+// the point: each is replaced by a placeholder that says what stood there.
+import fs from 'node:fs';
+import os from 'node:os';
+
+export interface Machine {
+  /** The repository's folder, as given and with symlinks resolved (the stages print that): `<repo>`. */
+  readonly repo: readonly string[];
+  /** The host's name: a line that is just this is `<host>`. */
+  readonly hostname: string;
+}
+
+export function thisMachine(repo: string): Machine {
+  // The longer first, in case one is a prefix of the other.
+  const folders = [...new Set([fs.realpathSync(repo), repo])].sort((a, b) => b.length - a.length);
+  return { repo: folders, hostname: os.hostname() };
+}
+
+/**
+ * A function that replaces the volatile values in the texts of one transcript (both
+ * of its terminals: what is equal in one and the other stays equal).
+ */
+export function normaliser(machine: Machine): (text: string) => string {
+  const namespaces = new Map<string, string>();
+  return (text) => relayoutPs(
+    machine.repo
+      .reduce((result, folder) => result.replaceAll(folder, '<repo>'), text)
+      .replace(new RegExp(`^${escapeRegExp(machine.hostname)}$`, 'gm'), '<host>')
+      // A container's cgroup is made below the runtime's own, which depends on the
+      // machine and the session (v1: per controller): `…` stands for that part.
+      .replace(/(\/sys\/fs\/cgroup(?:\/(?:memory|pids|cpu))?)\/(?:\S*\/)?container-[0-9a-f]{8}\b/g, '$1/…/container-<id>')
+      .replace(/\bcontainer-[0-9a-f]{8}\b/g, 'container-<id>')
+      .replace(/\bwrite \d+ to\b/g, 'write <pid> to')
+      // Namespace ids (inode numbers) differ per boot: number them in order of
+      // appearance, so that equal stays equal and different stays different.
+      .replace(/\b(cgroup|ipc|mnt|net|pid|time|user|uts):\[(\d+)\]/g, (_, type: string, id: string) => {
+        if (!namespaces.has(id)) namespaces.set(id, `#${namespaces.size + 1}`);
+        return `${type}:[${namespaces.get(id)}]`;
+      })
+      // `mount | cut -d' ' -f1-5` inside: the root is the host's disk, whatever it is.
+      .replace(/^\S+ on \/ type \S+$/gm, '<disk> on / type <fs>'),
+  );
+}
+
+/**
+ * `ps` output in one layout (procps 3 and 4 pad the PID column differently), with
+ * every PID but 1 as `<pid>`: a container's PIDs after 1 depend on how many threads
+ * Node had before the exec (each took a PID), which depends on the machine.
+ */
+function relayoutPs(text: string): string {
+  const lines = text.split('\n');
+  let inTable = false;
+  return lines
+    .map((line) => {
+      if (/^\s*PID\s+TTY\s+TIME\s+CMD$/.test(line)) {
+        inTable = true;
+        return '    PID TTY          TIME CMD';
+      }
+      const row = inTable ? /^\s*(\d+)\s+(\S+)\s+(\d+:\d\d:\d\d)\s+(.*)$/.exec(line) : null;
+      if (!row) {
+        inTable = false;
+        return line;
+      }
+      const [, pid, tty, time, command] = row as unknown as [string, string, string, string, string];
+      return `${(pid === '1' ? pid : '<pid>').padStart(7)} ${tty.padEnd(8)} ${time.padStart(8)} ${command}`;
+    })
+    .join('\n');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,160 @@
+// The runs the pages show, by name (`<!-- transcript: NAME -->`). Each is re-run by
+// `pnpm docs:build` and by the docs test, so a page never shows output the code no
+// longer gives. Commands run from the repository's root; `<repo>` is its folder.
+import { spawnSync } from 'node:child_process';
+import { resolveRootfs } from '@samples/rootfs';
+import { cgroupLayout } from '../../scripts/doctor.cjs';
+import { fenced } from './generate';
+import { normaliser, type Machine } from './normalise';
+import { record, type Step } from './session';
+
+export interface Transcript {
+  /** Creating namespaces needs root: without it the transcript is neither re-run nor checked. */
+  readonly root: boolean;
+  /** What it needs besides the project's requirements: the chroot escape is compiled here. */
+  readonly needsStaticCompiler?: true;
+  /**
+   * Shows cgroup files, which differ between v1 and v2: recorded and checked on this
+   * kind only. The v2 ones also show where the runtime's own cgroup is, which differs
+   * between v2 machines: they are recorded and checked in the project's v2 VM only.
+   */
+  readonly cgroup?: 'v1' | 'v2';
+  readonly steps: readonly Step[];
+}
+
+/** The chroot escape (packages/3-isolate-root-fs/escape), built into the root filesystem. */
+const buildEscape: Step = {
+  host: 'cc -static -o rootfs/images/default/tmp/chroot-escape packages/3-isolate-root-fs/escape/chroot-escape.c',
+};
+const removeEscape: Step = { host: 'rm -r rootfs/images/default/tmp/chroot-escape rootfs/images/default/.escape' };
+
+export const transcripts: Record<string, Transcript> = {
+  '0-basic': {
+    root: false,
+    steps: [
+      { run: 'pnpm -s --filter 0-basic start hostname' },
+      { run: `printf 'one\\ntwo\\n' | pnpm -s --filter 0-basic start wc -l` },
+      { run: `pnpm -s -C packages/0-basic start sh -c 'exit 42'; echo "exit status $?"` },
+      { run: 'pnpm -s -C packages/0-basic start no-such-command; echo "exit status $?"' },
+    ],
+  },
+  '1-isolate-uts': {
+    root: true,
+    steps: [
+      { host: 'hostname; readlink /proc/self/ns/uts' },
+      { run: `pnpm -s --filter 1-isolate-uts start sh -c 'hostname container-1; hostname; readlink /proc/self/ns/uts'` },
+      { host: 'hostname' },
+    ],
+  },
+  '2-isolate-process': {
+    root: true,
+    steps: [
+      { host: 'readlink /proc/self/ns/pid' },
+      { start: 'pnpm -s --filter 2-isolate-process start --verbose sh' },
+      { inside: 'hostname' },
+      { inside: 'echo "my PID is $$"' },
+      { inside: 'readlink /proc/self/ns/pid' },
+      { inside: 'exit' },
+      { host: 'hostname' },
+    ],
+  },
+  '3-isolate-root-fs': {
+    root: true,
+    steps: [
+      { start: 'pnpm -s --filter 3-isolate-root-fs start --verbose sh' },
+      { inside: 'ps' },
+      { inside: 'ls <repo>' },
+      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+      { inside: 'exit' },
+      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+    ],
+  },
+  '3-chroot-escape': {
+    root: true,
+    needsStaticCompiler: true,
+    steps: [
+      buildEscape,
+      { run: 'pnpm -s --filter 3-isolate-root-fs start /tmp/chroot-escape /bin/ls <repo>/packages' },
+      removeEscape,
+    ],
+  },
+  '4-isolate-mount': {
+    root: true,
+    steps: [
+      { host: 'grep -c newtemp /proc/self/mountinfo' },
+      { start: 'pnpm -s --filter 4-isolate-mount start --verbose sh' },
+      { inside: `mount | cut -d' ' -f1-5` },
+      { inside: 'touch /newtemp/hello; ls /newtemp' },
+      { host: 'grep -c newtemp /proc/self/mountinfo' },
+      { host: 'ls -A rootfs/images/default/newtemp | wc -l' },
+    ],
+  },
+  '4-chroot-escape': {
+    root: true,
+    needsStaticCompiler: true,
+    steps: [
+      buildEscape,
+      { run: 'pnpm -s -C packages/4-isolate-mount start /tmp/chroot-escape /bin/ls <repo>/packages; echo "exit status $?"' },
+      removeEscape,
+    ],
+  },
+  '5-isolate-cgroup': {
+    root: true,
+    cgroup: 'v1',
+    steps: [
+      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { host: 'cat <cgroup:memory>/memory.limit_in_bytes <cgroup:pids>/pids.max' },
+      { inside: 'exit' },
+      { host: 'ls <cgroup:memory>' },
+    ],
+  },
+  '5-isolate-cgroup-v2': {
+    root: true,
+    cgroup: 'v2',
+    steps: [
+      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { host: 'cat <cgroup>/memory.max <cgroup>/pids.max' },
+      { host: 'cat /sys/fs/cgroup/cgroup.subtree_control' },
+      { inside: 'exit' },
+      { host: 'ls <cgroup>' },
+    ],
+  },
+  '5-out-of-memory': {
+    root: true,
+    steps: [
+      { run: `head -c 300M /dev/zero | pnpm -s -C packages/5-isolate-cgroup start --memory 100m tail > /dev/null; echo "exit status $?"` },
+    ],
+  },
+};
+
+/** Why this machine cannot re-run the transcript called `name` now, or undefined when it can. */
+export function whyNot(name: string): string | undefined {
+  const transcript = transcripts[name];
+  if (transcript === undefined) throw new Error(`no transcript named "${name}": add it to docs/src/transcripts.ts`);
+  if (transcript.root && process.getuid?.() !== 0) return 'needs root';
+  if (transcript.needsStaticCompiler && !canCompileStatic()) return 'needs cc and a static libc (gcc, libc6-dev)';
+  if (transcript.cgroup === 'v2' && process.env.CGROUP2_VM !== '1') {
+    return `recorded in the cgroup v2 VM: scripts/cgroup2-vm/run.sh -g /outer -- pnpm docs:build ${name}`;
+  }
+  const layout = cgroupLayout() === 'v2' ? 'v2' : 'v1';
+  if (transcript.cgroup !== undefined && transcript.cgroup !== layout) return `shows cgroup ${transcript.cgroup} files; this machine has ${layout}`;
+  return undefined;
+}
+
+function canCompileStatic(): boolean {
+  return spawnSync('sh', ['-c', 'echo "int main(void) { return 0; }" | cc -static -x c -o /dev/null -']).status === 0;
+}
+
+/** Runs the transcript called `name` and returns it as a page shows it. */
+export async function runTranscript(name: string, repo: string, machine: Machine): Promise<string> {
+  const transcript = transcripts[name];
+  if (transcript === undefined) throw new Error(`no transcript named "${name}": add it to docs/src/transcripts.ts`);
+  // The default root filesystem is built on first use, which a transcript should not show.
+  if (transcript.root) resolveRootfs(undefined, { quiet: true });
+  const { terminal, host } = await record(transcript.steps, repo);
+  const normalise = normaliser(machine);
+  const show = (lines: string[]) => fenced(normalise(lines.join('\n')), 'console');
+  const recorded = transcript.cgroup ? `<sub>Recorded on a machine with cgroup ${transcript.cgroup}.</sub>\n\n` : '';
+  if (host.length === 0) return `${recorded}${show(terminal)}`;
+  return `${recorded}In one terminal:\n\n${show(terminal)}\nOn the host, in a second terminal:\n\n${show(host)}`;
+}

@@ -1,0 +1,53 @@
+// What a transcript keeps and what it replaces: two runs, or two machines, must give
+// the same page.
+import test from 'ava';
+import { normaliser, type Machine } from '../src/normalise';
+
+const machine: Machine = { repo: ['/srv/clone/main'], hostname: 'vm' };
+const normalise = (text: string) => normaliser(machine)(text);
+
+test('the repository folder and the host name', (t) => {
+  t.is(
+    normalise('=> [child] chroot("/srv/clone/main/rootfs/images/default") ... ok\nvm\nvmware\n'),
+    '=> [child] chroot("<repo>/rootfs/images/default") ... ok\n<host>\nvmware\n',
+  );
+});
+
+test('a container cgroup: its name, its place below the runtime own cgroup, the PID written to it', (t) => {
+  const trace = [
+    '=> cgroup v1 (memory): /sys/fs/cgroup/memory/process_api/2137fe5c/container-989f981b',
+    '=> cgroup v1 (pids): /sys/fs/cgroup/pids/container-989f981b',
+    '=> create cgroup container-989f981b ... ok',
+    '=> write 24858 to /sys/fs/cgroup/memory/process_api/2137fe5c/container-989f981b/cgroup.procs ... ok',
+    '=> cgroup v2: /sys/fs/cgroup/user.slice/container-0a1b2c3d',
+  ].join('\n');
+  t.is(
+    normalise(trace),
+    [
+      '=> cgroup v1 (memory): /sys/fs/cgroup/memory/…/container-<id>',
+      '=> cgroup v1 (pids): /sys/fs/cgroup/pids/…/container-<id>',
+      '=> create cgroup container-<id> ... ok',
+      '=> write <pid> to /sys/fs/cgroup/memory/…/container-<id>/cgroup.procs ... ok',
+      '=> cgroup v2: /sys/fs/cgroup/…/container-<id>',
+    ].join('\n'),
+  );
+});
+
+test('namespace ids are numbered in order of appearance, across both terminals: equal stays equal', (t) => {
+  const normaliseBoth = normaliser(machine);
+  t.is(normaliseBoth('uts:[4026532176]\npid:[4026532177]'), 'uts:[#1]\npid:[#2]');
+  t.is(normaliseBoth('uts:[4026531838]\nuts:[4026532176]'), 'uts:[#3]\nuts:[#1]');
+});
+
+test('ps: one layout, PID 1 kept, the others replaced', (t) => {
+  const procps3 = '  PID TTY          TIME CMD\n    1 ?        00:00:00 sh\n   10 ?        00:00:00 ps\ndone';
+  const procps4 = '    PID TTY          TIME CMD\n      1 ?        00:00:00 sh\n     12 ?        00:00:00 ps\ndone';
+  const expected = '    PID TTY          TIME CMD\n      1 ?        00:00:00 sh\n  <pid> ?        00:00:00 ps\ndone';
+  t.is(normalise(procps3), expected);
+  t.is(normalise(procps4), expected);
+  t.is(normalise('   10 ?        00:00:00 ps'), '   10 ?        00:00:00 ps', 'only under a ps header');
+});
+
+test('the root mount inside is the host disk, whichever it is', (t) => {
+  t.is(normalise('/dev/vda on / type ext4\nproc on /proc type proc'), '<disk> on / type <fs>\nproc on /proc type proc');
+});
