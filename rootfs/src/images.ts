@@ -125,6 +125,12 @@ export function finishTree(partial: string, target: string, marker: Marker, repl
     fs.renameSync(partial, target);
   } catch (error) {
     if (exists) fs.renameSync(old, target);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!replace && (code === 'ENOTEMPTY' || code === 'EEXIST')) {
+      // Another build finished first, between the check above and this rename: keep its tree.
+      discardTree(partial);
+      return false;
+    }
     throw error;
   }
   if (exists) fs.rmSync(old, { recursive: true, force: true, maxRetries: 3 });

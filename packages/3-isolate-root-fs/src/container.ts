@@ -32,6 +32,16 @@ export function makeDev(dev: string): void {
 }
 // #endregion
 
+/** Whether `dir` has a filesystem mounted on it, as /proc/self/mountinfo lists them. */
+export function isMountPoint(dir: string): boolean {
+  // The fifth field is the mount point, with space, tab, newline and backslash octal-escaped.
+  const escaped = dir.replace(/[ \t\n\\]/g, (char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === escaped);
+}
+
 /** A clean environment, as `docker run` gives: the host's variables stay outside. */
 export function containerEnvironment(): NodeJS.ProcessEnv {
   return {

@@ -3,9 +3,10 @@
 // container's processes. There is no mount namespace yet: that proc mount is made in
 // the host's mount table, so the runtime must take it down on every way out (stage 4
 // makes this unnecessary). Likewise the small /dev it makes.
+import fs from 'node:fs';
 import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs';
-import { containerEnvironment, makeDev } from './container';
+import { containerEnvironment, isMountPoint, makeDev } from './container';
 import {
   CLONE_NEWPID,
   CLONE_NEWUTS,
@@ -13,7 +14,6 @@ import {
   MS_NODEV,
   MS_NOEXEC,
   MS_NOSUID,
-  SyscallError,
   chdir,
   chroot,
   exec,
@@ -23,6 +23,7 @@ import {
   umount2,
 } from '@samples/syscalls';
 import {
+  CliError,
   main,
   parseArgs,
   requireContainerInit,
@@ -50,7 +51,7 @@ async function run(argv: string[]): Promise<number> {
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs);
   // A run killed with SIGKILL cannot clean up after itself: the next one does.
-  unmountContainerMounts(rootfs, 'left by an earlier run');
+  takeDownStaleMounts(rootfs);
   // The child gets the resolved path: names are resolved once, here.
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
   try {
@@ -59,19 +60,33 @@ async function run(argv: string[]): Promise<number> {
     );
     return await waitForExit(container);
   } finally {
-    unmountContainerMounts(rootfs, 'the container is gone');
+    unmount(containerMounts(rootfs), 'the container is gone');
   }
 }
 
-/** Takes down the container's /proc and /dev, which (no mount namespace yet) the host sees too. */
-function unmountContainerMounts(rootfs: string, why: string): void {
-  for (const mountPoint of ['proc', 'dev'].map((name) => path.join(rootfs, name))) {
-    try {
-      step(`umount2("${mountPoint}", MNT_DETACH): ${why}`, () => umount2(mountPoint, MNT_DETACH));
-    } catch (error) {
-      if (!(error instanceof SyscallError && error.code === 'EINVAL')) throw error; // EINVAL: nothing mounted there
-    }
+/** The container's /proc and /dev that are mounted now: no mount namespace yet, so the host sees them too. */
+function containerMounts(rootfs: string): string[] {
+  return ['proc', 'dev'].map((name) => path.join(rootfs, name)).filter(isMountPoint);
+}
+
+function unmount(mountPoints: string[], why: string): void {
+  for (const mountPoint of mountPoints) {
+    step(`umount2("${mountPoint}", MNT_DETACH): ${why}`, () => umount2(mountPoint, MNT_DETACH));
   }
+}
+
+/**
+ * Unmounts what an earlier run left on this root filesystem, unless a container still
+ * runs in it: its /proc then lists processes, and a second container would mount over it.
+ */
+function takeDownStaleMounts(rootfs: string): void {
+  const left = containerMounts(rootfs);
+  if (left.length === 0) return;
+  const proc = path.join(rootfs, 'proc');
+  if (left.includes(proc) && fs.readdirSync(proc).some((entry) => /^\d+$/.test(entry))) {
+    throw new CliError(`the root filesystem ${rootfs} is in use by another stage-3 container: stop it, or use another --rootfs`);
+  }
+  unmount(left, 'left by an earlier run');
 }
 // #endregion
 

@@ -85,6 +85,20 @@ test('a runtime killed with SIGKILL leaves its proc mount; the next run takes it
   t.deepEqual(hostMounts(), before);
 });
 
+test('a second container on the same root filesystem is refused while the first runs', async (t) => {
+  const runtime = startStage(stage, ['sh', '-c', 'echo ready; sleep 30']);
+  const exited = new Promise((resolve) => runtime.once('exit', resolve));
+  const output = collectOutput(runtime);
+  await waitFor(() => output.text.includes('ready'));
+  const second = runStage(stage, ['true']);
+  t.is(second.status, 125);
+  t.regex(second.stderr, /^3-isolate-root-fs: the root filesystem .* is in use by another stage-3 container/);
+  t.true(fs.readdirSync(procMount).includes('1'), "the first container's /proc is still there");
+  runtime.kill('SIGTERM');
+  await exited;
+  t.false(isProcMounted());
+});
+
 escapeTest('the classic chroot escape works here: a root process climbs out of its chroot', (t) => {
   // A file on the host, outside the root filesystem.
   const secret = randomBytes(8).toString('hex');

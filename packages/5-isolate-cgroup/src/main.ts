@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 import { resolveRootfs } from '@samples/rootfs';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, setParentDeathSignal, spawnInNamespaces } from '@samples/syscalls';
 import {
   CliError,
   main,
@@ -32,6 +32,8 @@ const program = {
     cpus: { value: 'N', description: 'CPU time, in CPUs: 0.5 is half of one (default: no limit)' },
   },
 };
+
+const SIGKILL = 9;
 
 /** The child's fd 3: a socket to the runtime, to wait on while it is put in the cgroup. */
 const SYNC_FD = 3;
@@ -119,6 +121,8 @@ function child([rootfs, ...argv]: [string, ...string[]]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
   requireContainerInit();
+  // Only the runtime can remove the cgroup: should it be killed, the container goes too.
+  step('prctl(PR_SET_PDEATHSIG, SIGKILL): die with the runtime', () => setParentDeathSignal(SIGKILL));
   step('wait until the runtime has put this process in the cgroup', () => waitForCgroup(SYNC_FD));
   enterContainer(rootfs);
   trace(`exec ${file}: it becomes PID 1`);

@@ -174,6 +174,19 @@ test('after the command is killed from the host, the cgroup is removed', async (
   t.false(fs.existsSync(dirs.memory));
 });
 
+test('a runtime killed with SIGKILL takes the container with it (its empty cgroup stays)', async (t) => {
+  const { runtime, exited, dirs } = await startWaiting([]);
+  const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+  runtime.kill('SIGKILL');
+  await exited;
+  await waitFor(() => !fs.existsSync(`/proc/${container}`));
+  t.pass('the container died with its runtime');
+  // Nothing is left to remove the cgroup: the test does what a later run cannot know to do.
+  for (const dir of new Set(Object.values(dirs))) {
+    if (/^container-/.test(path.basename(dir)) && fs.existsSync(dir)) fs.rmdirSync(dir);
+  }
+});
+
 test('two containers at once get separate cgroups', async (t) => {
   const first = await startWaiting([]);
   const second = await startWaiting([]);

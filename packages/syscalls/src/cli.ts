@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { SyscallError } from './errno';
-import { getpid } from './unistd';
+import { CLOSE_RANGE_CLOEXEC, MAX_FD, close_range, getpid } from './unistd';
 
 /** Exit statuses, as `docker run` uses them. */
 export const ExitStatus = {
@@ -251,6 +251,9 @@ export function main(name: string, program: StageCommands | Entry): void {
 }
 
 function dispatch({ run, child }: StageCommands): Promise<number> {
+  // Whatever fds this process inherited (a shell's, a CI runner's) must not reach the
+  // container: Node passes on any fd not marked close-on-exec.
+  close_range(3, MAX_FD, CLOSE_RANGE_CLOEXEC);
   const [command, ...argv] = process.argv.slice(2);
   if (command === 'run') return run(argv);
   if (command === 'child' && child && argv.length > 0) return child(argv as [string, ...string[]]);
