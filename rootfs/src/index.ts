@@ -3,4 +3,4 @@ export { buildDefaultRootfs } from './build';
 export { checkRootfs, CONTAINER_PATH, findCommand, MOUNT_POINTS, type Problem } from './check';
 export { DEFAULT_NAME, imagesDir, listRootfs, MARKER, type Marker, removeRootfs, type RootfsEntry } from './images';
 export { importRootfs, type ImportResult } from './import';
-export { resolveRootfs } from './resolve';
+export { resolveRootfs, rootfsOption } from './resolve';

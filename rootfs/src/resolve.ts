@@ -2,10 +2,17 @@
 // is built on first use.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError } from '@samples/syscalls/cli';
+import { CliError, type OptionSpec } from '@samples/syscalls/cli';
 import { buildDefaultRootfs } from './build';
 import { checkRootfs } from './check';
 import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';
+
+/** The `--rootfs` option of every stage that runs in a root filesystem. */
+export const rootfsOption = {
+  value: 'NAME|PATH',
+  description: 'the root filesystem (see `pnpm rootfs list`)',
+  default: DEFAULT_NAME,
+} satisfies OptionSpec;
 
 /**
  * Resolves `--rootfs` (a name under imagesDir(), or a path containing '/'; undefined =

@@ -5,7 +5,7 @@
 // makes this unnecessary). Likewise the small /dev it makes.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveRootfs } from '@samples/rootfs';
+import { resolveRootfs, rootfsOption } from '@samples/rootfs';
 import { containerEnvironment, isMountPoint, makeDev } from './container';
 import {
   CLONE_NEWPID,
@@ -39,7 +39,7 @@ const program = {
   name: '3-isolate-root-fs',
   summary: 'run a command chrooted into its own root filesystem, with its own /proc',
   options: {
-    rootfs: { value: 'NAME|PATH', description: 'the root filesystem (see `pnpm rootfs list`)', default: 'default' },
+    rootfs: rootfsOption,
   },
 };
 

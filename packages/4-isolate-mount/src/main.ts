@@ -2,7 +2,7 @@
 // namespace too; it makes every mount private, mounts proc, a minimal /dev and a
 // tmpfs at /newtemp inside the root filesystem, and pivot_roots into it. The host's
 // mount table never changes, even while the container runs.
-import { resolveRootfs } from '@samples/rootfs';
+import { resolveRootfs, rootfsOption } from '@samples/rootfs';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
 import {
   main,
@@ -21,7 +21,7 @@ const program = {
   name: '4-isolate-mount',
   summary: 'run a command in its own mount namespace, pivot_rooted into its own root filesystem',
   options: {
-    rootfs: { value: 'NAME|PATH', description: 'the root filesystem (see `pnpm rootfs list`)', default: 'default' },
+    rootfs: rootfsOption,
   },
 };
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
-import { resolveRootfs } from '@samples/rootfs';
+import { resolveRootfs, rootfsOption } from '@samples/rootfs';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, setParentDeathSignal, spawnInNamespaces } from '@samples/syscalls';
 import {
   CliError,
@@ -26,7 +26,7 @@ const program = {
   name: '5-isolate-cgroup',
   summary: 'stage 4 plus resource limits: the container runs in a cgroup of its own',
   options: {
-    rootfs: { value: 'NAME|PATH', description: 'the root filesystem (see `pnpm rootfs list`)', default: 'default' },
+    rootfs: rootfsOption,
     memory: { value: 'SIZE', description: 'memory limit, like 100m or 1g', default: '256m' },
     pids: { value: 'N', description: 'most processes and threads at once (default: no limit)' },
     cpus: { value: 'N', description: 'CPU time, in CPUs: 0.5 is half of one (default: no limit)' },
