@@ -5,7 +5,8 @@
 // makes this unnecessary). Likewise the small /dev it makes.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveRootfs, rootfsOption } from '@samples/rootfs';
+// Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
+import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { containerEnvironment, isMountPoint, makeDev } from './container';
 import {
   CLONE_NEWPID,

@@ -2,7 +2,8 @@
 // namespace too; it makes every mount private, mounts proc, a minimal /dev and a
 // tmpfs at /newtemp inside the root filesystem, and pivot_roots into it. The host's
 // mount table never changes, even while the container runs.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs';
+// Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
+import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
 import {
   main,

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
-import { resolveRootfs, rootfsOption } from '@samples/rootfs';
+// Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
+import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, setParentDeathSignal, spawnInNamespaces } from '@samples/syscalls';
 import {
   CliError,
