@@ -8,8 +8,10 @@ import { createCgroup, parseProcCgroup } from '../src/cgroup';
 import { CliError } from '@samples/syscalls/cli';
 import { cpuQuota, formatSize, parseCount, parseCpus, parseSize } from '../src/cgroup/limits';
 
-function fakeTree(files: Record<string, string>): string {
+/** A fake cgroup tree in a temp folder, removed after the test whatever its outcome. */
+function fakeTree(t: ExecutionContext, files: Record<string, string>): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-cgroup-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   for (const [file, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
     fs.writeFileSync(path.join(root, file), content);
@@ -37,7 +39,7 @@ function rmdirLikeTheKernel(t: ExecutionContext, cgroups: readonly string[], onR
 const v1Self = '12:pids:/\n4:memory:/process_api/abc\n1:cpu,cpuacct:/user.slice\n0::/\n';
 
 test.serial('v1: a directory per controller, below the runtime own cgroup, with the limits written', (t) => {
-  const root = fakeTree({ 'memory/process_api/abc/cgroup.procs': '', 'pids/cgroup.procs': '', 'cpu/user.slice/cgroup.procs': '' });
+  const root = fakeTree(t, { 'memory/process_api/abc/cgroup.procs': '', 'pids/cgroup.procs': '', 'cpu/user.slice/cgroup.procs': '' });
   const cgroup = createCgroup({
     name: 'container-1',
     limits: { memory: 100 * 1024 ** 2, pids: 64, cpus: 0.5 },
@@ -66,17 +68,15 @@ test.serial('v1: a directory per controller, below the runtime own cgroup, with 
   rmdirLikeTheKernel(t, cgroup.paths);
   cgroup.destroy();
   for (const dir of cgroup.paths) t.false(fs.existsSync(dir));
-  fs.rmSync(root, { recursive: true });
 });
 
 test.serial('v1: swap is capped at the memory limit where swap accounting exists', (t) => {
-  const root = fakeTree({ 'memory/memory.memsw.limit_in_bytes': '' });
+  const root = fakeTree(t, { 'memory/memory.memsw.limit_in_bytes': '' });
   // A real cgroup has the file from its creation; make mkdir bring it along.
   const cgroupDir = path.join(root, 'memory', 'container-2');
   const mkdir = fs.mkdirSync;
   t.teardown(() => {
     fs.mkdirSync = mkdir;
-    fs.rmSync(root, { recursive: true });
   });
   fs.mkdirSync = ((dir: fs.PathLike, options?: fs.MakeDirectoryOptions) => {
     const made = mkdir(dir, options);
@@ -88,17 +88,16 @@ test.serial('v1: swap is capped at the memory limit where swap accounting exists
 });
 
 test('v1: only memory is made when no pids or cpu limit is asked for', (t) => {
-  const root = fakeTree({ 'memory/cgroup.procs': '' });
+  const root = fakeTree(t, { 'memory/cgroup.procs': '' });
   const cgroup = createCgroup({ name: 'c', limits: { memory: 1 << 20 }, root, layout: 'v1', selfCgroup: '4:memory:/\n' });
   t.deepEqual(cgroup.paths, [path.join(root, 'memory/c')]);
   t.false(fs.existsSync(path.join(root, 'pids/c')));
-  fs.rmSync(root, { recursive: true });
 });
 
 const v2Controllers = 'cpuset cpu io memory hugetlb pids rdma misc\n';
 
 test('v2: below the runtime own cgroup when that one can delegate', (t) => {
-  const root = fakeTree({
+  const root = fakeTree(t, {
     'cgroup.controllers': v2Controllers,
     'cgroup.subtree_control': 'memory pids cpu\n',
     'runtime/cgroup.controllers': 'cpu memory pids\n',
@@ -117,12 +116,11 @@ test('v2: below the runtime own cgroup when that one can delegate', (t) => {
   t.is(read(root, 'runtime/container-3/pids.max'), '100');
   t.is(read(root, 'runtime/container-3/cpu.max'), '150000 100000');
   t.is(read(root, 'runtime/cgroup.subtree_control'), 'memory pids cpu\n', 'nothing to enable: left as it was');
-  fs.rmSync(root, { recursive: true });
 });
 
 test('v2: the no-internal-processes rule: a cgroup holding processes is passed over for its nearest ancestor', (t) => {
   const messages: string[] = [];
-  const root = fakeTree({
+  const root = fakeTree(t, {
     'cgroup.controllers': v2Controllers,
     'cgroup.subtree_control': '',
     'user.slice/cgroup.controllers': 'cpu memory pids\n', // what the kernel shows once the root hands them down
@@ -143,11 +141,10 @@ test('v2: the no-internal-processes rule: a cgroup holding processes is passed o
   t.is(read(root, 'cgroup.subtree_control'), '+memory +pids');
   t.is(read(root, 'user.slice/cgroup.subtree_control'), '+memory +pids');
   t.regex(messages.join('\n'), /\/user\.slice\/session-1\.scope holds processes, .*"no internal processes".*; using \/user\.slice\n/);
-  fs.rmSync(root, { recursive: true });
 });
 
 test.serial('v2: OOM kills are read from memory.events; destroy uses cgroup.kill', (t) => {
-  const root = fakeTree({ 'cgroup.controllers': v2Controllers, 'cgroup.subtree_control': 'memory\n' });
+  const root = fakeTree(t, { 'cgroup.controllers': v2Controllers, 'cgroup.subtree_control': 'memory\n' });
   const cgroup = createCgroup({ name: 'c5', limits: { memory: 1 << 20 }, root, layout: 'v2', selfCgroup: '0::/\n' });
   const dir = cgroup.paths[0]!;
   fs.writeFileSync(path.join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 3\noom_kill 1\noom_group_kill 0\n');
@@ -155,20 +152,18 @@ test.serial('v2: OOM kills are read from memory.events; destroy uses cgroup.kill
   fs.writeFileSync(path.join(dir, 'cgroup.kill'), '');
   let killedBeforeRemoval = '';
   rmdirLikeTheKernel(t, cgroup.paths, () => (killedBeforeRemoval = fs.readFileSync(path.join(dir, 'cgroup.kill'), 'utf8')));
-  t.teardown(() => fs.rmSync(root, { recursive: true }));
   cgroup.destroy();
   t.is(killedBeforeRemoval, '1');
   t.false(fs.existsSync(dir));
 });
 
 test('v2: a controller the parent lacks is one clear error, and nothing is made', (t) => {
-  const root = fakeTree({ 'cgroup.controllers': 'cpu memory\n', 'cgroup.subtree_control': '' });
+  const root = fakeTree(t, { 'cgroup.controllers': 'cpu memory\n', 'cgroup.subtree_control': '' });
   const error = t.throws(() =>
     createCgroup({ name: 'c6', limits: { memory: 1 << 20, pids: 5 }, root, layout: 'v2', selfCgroup: '0::/\n' }),
   );
   t.regex(error.message, /the pids controller is not available/);
   t.false(fs.existsSync(path.join(root, 'c6')));
-  fs.rmSync(root, { recursive: true });
 });
 
 test('parseProcCgroup reads v1 and v2 lines', (t) => {
