@@ -8,6 +8,7 @@ import {
   collectOutput,
   compileStatic,
   hostMounts,
+  isRoot,
   rootTest,
   runStage,
   runStageUnprivileged,
@@ -21,7 +22,8 @@ import {
 // tests that compare the host's table before and after must not overlap.
 const test = rootTest.serial;
 const stage = path.join(__dirname, '..');
-const rootfs = resolveRootfs(undefined, { quiet: true });
+// Built on first use: only where the tests that use it run.
+const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
 const procMount = path.join(rootfs, 'proc');
 const isProcMounted = () => hostMounts().includes(`${procMount} proc`);
 

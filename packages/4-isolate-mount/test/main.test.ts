@@ -9,6 +9,7 @@ import {
   collectOutput,
   compileStatic,
   hostMounts,
+  isRoot,
   rootTest as test,
   runStage,
   runStageUnprivileged,
@@ -20,7 +21,8 @@ import {
 } from '@samples/syscalls/testing';
 
 const stage = path.join(__dirname, '..');
-const rootfs = resolveRootfs(undefined, { quiet: true });
+// Built on first use: only where the tests that use it run.
+const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
 
 // The escape is a small C program (escape/chroot-escape.c), compiled by the test.
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
