@@ -1,7 +1,7 @@
 // Stage 0: run a command with its stdin, stdout and stderr passed through.
 // No isolation yet: this is the baseline every later stage adds one step to.
 import { spawn } from 'node:child_process';
-import { main, parseArgs, step, waitForExit } from '@samples/syscalls/cli';
+import { main, parseArgs, trace, waitForExit } from '@samples/syscalls/cli';
 
 const program = {
   name: '0-basic',
@@ -14,7 +14,9 @@ main(program.name, { run });
 // #region run
 async function run(argv: string[]): Promise<number> {
   const { command: [file, ...args] } = parseArgs(program, argv);
-  const child = step(`spawn ${file}`, () => spawn(file, args, { stdio: 'inherit' }));
+  // Said before, not after: the command may print before spawn() has returned.
+  trace(`spawn ${file}`);
+  const child = spawn(file, args, { stdio: 'inherit' });
   return waitForExit(child);
 }
 // #endregion

@@ -1,7 +1,7 @@
 // Stage 1: the command gets its own hostname. It is started in a new UTS namespace,
 // so `hostname foo` inside renames the namespace's copy, never the host's.
 import { CLONE_NEWUTS, spawnInNamespaces } from '@samples/syscalls';
-import { main, parseArgs, requireSysAdmin, step, waitForExit } from '@samples/syscalls/cli';
+import { main, parseArgs, requireSysAdmin, trace, waitForExit } from '@samples/syscalls/cli';
 
 const program = {
   name: '1-isolate-uts',
@@ -15,9 +15,9 @@ main(program.name, { run });
 async function run(argv: string[]): Promise<number> {
   const { command: [file, ...args] } = parseArgs(program, argv);
   requireSysAdmin(program.name);
-  const child = step(`spawn ${file} with CLONE_NEWUTS`, () =>
-    spawnInNamespaces(file, args, CLONE_NEWUTS, { stdio: 'inherit' }),
-  );
+  // Said before, not after: the command may print before it has returned.
+  trace(`spawn ${file} with CLONE_NEWUTS`);
+  const child = spawnInNamespaces(file, args, CLONE_NEWUTS, { stdio: 'inherit' });
   return waitForExit(child);
 }
 // #endregion
