@@ -8,10 +8,15 @@ import { Header, type HeaderData } from 'tar';
 export const packageDir = path.join(__dirname, '..');
 const cliFile = path.join(packageDir, 'src', 'cli.ts');
 
-/** A new empty folder in the system's temporary folder, removed by `remove`. */
+/**
+ * A new empty folder in the system's temporary folder, removed by `remove`, or when the
+ * test process exits (ava runs no hooks in a file whose tests were all skipped).
+ */
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
-  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once('exit', remove);
+  return { dir, remove };
 }
 
 export interface CliResult {
