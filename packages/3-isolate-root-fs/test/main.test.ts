@@ -5,14 +5,14 @@ import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs';
 import {
   canCompileStatic,
-  collectOutput,
   compileStatic,
+  containerPid,
   hostMounts,
   isRoot,
   rootTest,
   runStage,
   runStageUnprivileged,
-  startStage,
+  startStageUntilReady,
   testCommonBehaviour,
   testIf,
   waitFor,
@@ -54,10 +54,7 @@ test('the host hostname is unchanged; the container is "container"', (t) => {
 
 test('proc is mounted on the rootfs while it runs (no mount namespace), and gone afterwards', async (t) => {
   const before = hostMounts();
-  const runtime = startStage(stage, ['sh', '-c', 'echo ready; sleep 30']);
-  const exited = new Promise((resolve) => runtime.once('exit', resolve));
-  const output = collectOutput(runtime);
-  await waitFor(() => output.text.includes('ready'));
+  const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo ready; sleep 30']);
   t.true(isProcMounted(), 'without a mount namespace, the host sees the container proc');
   runtime.kill('SIGTERM'); // the runtime stops the container and cleans up
   await exited;
@@ -73,11 +70,8 @@ test('after the command is killed, nothing is left mounted', (t) => {
 
 test('a runtime killed with SIGKILL leaves its proc mount; the next run takes it down', async (t) => {
   const before = hostMounts();
-  const runtime = startStage(stage, ['sh', '-c', 'echo ready; sleep 30']);
-  const exited = new Promise((resolve) => runtime.once('exit', resolve));
-  const output = collectOutput(runtime);
-  await waitFor(() => output.text.includes('ready'));
-  const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+  const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo ready; sleep 30']);
+  const container = containerPid(runtime);
   runtime.kill('SIGKILL');
   await exited;
   process.kill(container, 'SIGKILL'); // the container outlives a SIGKILLed runtime: end it
@@ -88,10 +82,7 @@ test('a runtime killed with SIGKILL leaves its proc mount; the next run takes it
 });
 
 test('a second container on the same root filesystem is refused while the first runs', async (t) => {
-  const runtime = startStage(stage, ['sh', '-c', 'echo ready; sleep 30']);
-  const exited = new Promise((resolve) => runtime.once('exit', resolve));
-  const output = collectOutput(runtime);
-  await waitFor(() => output.text.includes('ready'));
+  const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo ready; sleep 30']);
   const second = runStage(stage, ['true']);
   t.is(second.status, 125);
   t.regex(second.stderr, /^3-isolate-root-fs: the root filesystem .* is in use by another stage-3 container/);

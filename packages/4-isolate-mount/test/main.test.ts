@@ -10,14 +10,14 @@ import {
   compileStatic,
   hostMounts,
   isRoot,
+  parseMountinfo,
   rootTest as test,
   runStage,
   runStageUnprivileged,
   stageCommand,
-  startStage,
+  startStageUntilReady,
   testCommonBehaviour,
   testIf,
-  waitFor,
 } from '@samples/syscalls/testing';
 
 const stage = path.join(__dirname, '..');
@@ -43,14 +43,7 @@ test('/ inside is the root filesystem', (t) => {
 });
 
 test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtemp, nothing of the host', (t) => {
-  const result = runStage(stage, ['cat', '/proc/self/mountinfo']);
-  const mounts = result.stdout
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const fields = line.split(' ');
-      return `${fields[4]} ${fields[fields.indexOf('-') + 1]}`;
-    });
+  const mounts = parseMountinfo(runStage(stage, ['cat', '/proc/self/mountinfo']).stdout);
   t.true(mounts.includes('/proc proc'));
   t.true(mounts.includes('/dev tmpfs'));
   t.true(mounts.includes('/newtemp tmpfs'));
@@ -70,10 +63,7 @@ test('/dev has null, zero, full, random, urandom and tty, and they work', (t) =>
 
 test('the host mount table is unchanged while the container runs, and after', async (t) => {
   const before = hostMounts();
-  const runtime = startStage(stage, ['sh', '-c', 'echo x > /newtemp/file; echo ready; sleep 30']);
-  const exited = new Promise((resolve) => runtime.once('exit', resolve));
-  const output = collectOutput(runtime);
-  await waitFor(() => output.text.includes('ready'));
+  const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo x > /newtemp/file; echo ready; sleep 30']);
   t.deepEqual(hostMounts(), before, 'during');
   t.deepEqual(fs.readdirSync(path.join(rootfs, 'newtemp')), [], 'the tmpfs write is invisible to the host');
   runtime.kill('SIGTERM');

@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import anyTest from 'ava';
 import {
-  collectOutput,
+  containerPid,
   hostMounts,
   rootTest,
   runStage,
   runStageUnprivileged,
-  startStage,
+  startStageUntilReady,
   testCommonBehaviour,
   waitFor,
 } from '@samples/syscalls/testing';
@@ -63,16 +63,7 @@ const read = (dir: string, file: string) => fs.readFileSync(path.join(dir, file)
 
 /** Starts a container that prints its /proc/self/cgroup, then waits; SIGTERM ends it at once. */
 async function startWaiting(options: string[], script = 'trap "exit 143" TERM; cat /proc/self/cgroup; echo ready; sleep 30 & wait') {
-  const runtime = startStage(stage, [...options, 'sh', '-c', script]);
-  const exited = new Promise<number | null>((resolve) => runtime.once('exit', (code) => resolve(code)));
-  const output = collectOutput(runtime);
-  try {
-    await waitFor(() => output.text.includes('ready'), 30_000);
-  } catch (error) {
-    runtime.kill('SIGTERM'); // the runtime stops the container and removes its cgroup
-    await exited;
-    throw error;
-  }
+  const { runtime, exited, output } = await startStageUntilReady(stage, [...options, 'sh', '-c', script]);
   return { runtime, exited, dirs: cgroupDirs(output.text.replace('ready\n', '')) };
 }
 
@@ -171,7 +162,7 @@ test('a fork bomb is held by the pids limit', (t) => {
 
 test('after the command is killed from the host, the cgroup is removed', async (t) => {
   const { runtime, exited, dirs } = await startWaiting([]);
-  const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+  const container = containerPid(runtime);
   process.kill(container, 'SIGKILL');
   t.is(await exited, 137);
   t.false(fs.existsSync(dirs.memory));
@@ -179,7 +170,7 @@ test('after the command is killed from the host, the cgroup is removed', async (
 
 test('a runtime killed with SIGKILL takes the container with it (its empty cgroup stays)', async (t) => {
   const { runtime, exited, dirs } = await startWaiting([]);
-  const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+  const container = containerPid(runtime);
   runtime.kill('SIGKILL');
   await exited;
   await waitFor(() => !fs.existsSync(`/proc/${container}`));

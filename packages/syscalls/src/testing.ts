@@ -56,6 +56,30 @@ export function startStage(packageDir: string, args: readonly string[]) {
   return spawn(file, argv, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/**
+ * Starts a stage whose command prints "ready" once the container is up, and waits for
+ * that. Should it not come, the runtime is stopped with SIGTERM (it takes the
+ * container and what it made down) before the error is thrown.
+ */
+export async function startStageUntilReady(packageDir: string, args: readonly string[], timeoutMs = 30_000) {
+  const runtime = startStage(packageDir, args);
+  const exited = new Promise<number | null>((resolve) => runtime.once('exit', (code) => resolve(code)));
+  const output = collectOutput(runtime);
+  try {
+    await waitFor(() => output.text.includes('ready'), timeoutMs);
+  } catch (error) {
+    runtime.kill('SIGTERM');
+    await exited;
+    throw error;
+  }
+  return { runtime, exited, output };
+}
+
+/** The host's pid of a running stage's container: the runtime's only child. */
+export function containerPid(runtime: { pid?: number | undefined }): number {
+  return Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
+}
+
 /** Runs a stage as an unprivileged user (nobody), to see how it reports missing privileges. */
 export function runStageUnprivileged(packageDir: string, args: readonly string[]): StageResult {
   const [file, argv] = stageCommand(packageDir, args);
@@ -68,17 +92,20 @@ export function runStageUnprivileged(packageDir: string, args: readonly string[]
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** The host's mount table: mount point and filesystem type of each mount, sorted. */
-export function hostMounts(): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
+/** "mount-point fstype" for each line of a mountinfo text (/proc/<pid>/mountinfo). */
+export function parseMountinfo(text: string): string[] {
+  return text
     .trim()
     .split('\n')
     .map((line) => {
       const fields = line.split(' ');
       return `${fields[4]} ${fields[fields.indexOf('-') + 1]}`;
-    })
-    .sort();
+    });
+}
+
+/** The host's mount table: mount point and filesystem type of each mount, sorted. */
+export function hostMounts(): string[] {
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).sort();
 }
 
 /** `register` where `available` holds; elsewhere a test skipped with the reason in its title. */
@@ -145,12 +172,9 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   });
 
   test('a command killed by signal N gives 128+N', async (t) => {
-    const runtime = startStage(packageDir, ['sh', '-c', 'echo ready; exec sleep 60']);
-    const exited = new Promise<number | null>((resolve) => runtime.once('exit', (code) => resolve(code)));
-    await new Promise((resolve) => runtime.stdout.once('data', resolve));
+    const { runtime, exited } = await startStageUntilReady(packageDir, ['sh', '-c', 'echo ready; exec sleep 60']);
     // The runtime's child is the command now (it exec'd), seen from the host.
-    const container = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim());
-    process.kill(container, 'SIGKILL');
+    process.kill(containerPid(runtime), 'SIGKILL');
     t.is(await exited, 137);
   });
 
