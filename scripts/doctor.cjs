@@ -14,6 +14,8 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.join(__dirname, '..');
+// The one detector the stages use too: plain JavaScript, loaded by path (no node_modules yet).
+const { cgroupLayout } = require('../packages/5-isolate-cgroup/src/cgroup/layout.cjs');
 
 /**
  * One line of the report. `FAIL` is a required check that failed; `warn` is something
@@ -139,29 +141,6 @@ function checkNamespaces() {
     'namespaces: cannot create them: ' + tried.output,
     'inside a container? give it CAP_SYS_ADMIN (docker run --privileged), or use a VM',
   );
-}
-
-/**
- * How the cgroup filesystems are mounted: 'v2' (one tree at /sys/fs/cgroup), 'hybrid'
- * (v1 controllers, and an empty v2 tree at /sys/fs/cgroup/unified) or 'v1'; undefined
- * when there are none.
- * @returns {'v1' | 'v2' | 'hybrid' | undefined}
- */
-function cgroupLayout() {
-  /** @type {Record<string, string>} */
-  const types = {};
-  fs.readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .forEach(function (line) {
-      const fields = line.split(' ');
-      types[fields[4] || ''] = fields[fields.indexOf('-') + 1] || '';
-    });
-  if (types['/sys/fs/cgroup'] === 'cgroup2') return 'v2';
-  const v1 = Object.keys(types).some(function (mountPoint) {
-    return types[mountPoint] === 'cgroup';
-  });
-  if (!v1) return undefined;
-  return types['/sys/fs/cgroup/unified'] === 'cgroup2' ? 'hybrid' : 'v1';
 }
 
 /**
@@ -303,7 +282,5 @@ function main() {
   );
   process.exitCode = failed === 0 ? 0 : 1;
 }
-
-module.exports = { cgroupLayout: cgroupLayout };
 
 if (require.main === module) main();

@@ -27,6 +27,9 @@ export function extractRegion(source: string, region: string, file: string): str
   throw new Error(`${file}: region "${region}" has no // #endregion`);
 }
 
+/** The fenced code block's language, by the file's extension. */
+const LANGUAGES: Record<string, string> = { '.ts': 'ts', '.cjs': 'js', '.js': 'js', '.c': 'c', '.sh': 'sh' };
+
 /** `<!-- include: FILE#REGION -->`, or `FILE` for all of it: the code, under a link to its file. */
 export function include(repo: string, argument: string, page: string): string {
   const [file, region] = argument.split('#') as [string, string | undefined];
@@ -35,7 +38,7 @@ export function include(repo: string, argument: string, page: string): string {
   const source = fs.readFileSync(absolute, 'utf8');
   const code = region === undefined ? source.trimEnd() : extractRegion(source, region, file);
   const link = `[\`${file}\`](${path.relative(path.join(repo, path.dirname(page)), absolute)})`;
-  return `${link}${region === undefined ? '' : `, region \`${region}\``}:\n\n${fenced(code, path.extname(file) === '.ts' ? 'ts' : '')}`;
+  return `${link}${region === undefined ? '' : `, region \`${region}\``}:\n\n${fenced(code, LANGUAGES[path.extname(file)] ?? '')}`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // longer gives. Commands run from the repository's root; `<repo>` is its folder.
 import { spawnSync } from 'node:child_process';
 import { resolveRootfs } from '@samples/rootfs';
-import { cgroupLayout } from '../../scripts/doctor.cjs';
+import { cgroupLayout } from '../../packages/5-isolate-cgroup/src/cgroup/layout.cjs';
 import { fenced } from './generate';
 import { normaliser, type Machine } from './normalise';
 import { record, type Step } from './session';

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { isRoot, rootTest } from '@samples/syscalls/testing';
+import { isRoot, rootTest } from '@samples/testing';
 
 const doctor = path.join(__dirname, '..', '..', 'scripts', 'doctor.cjs');
 const CHECK = /^ {2}(ok|FAIL|warn|skip) {2,}\S/;

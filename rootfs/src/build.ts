@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliError } from '@samples/syscalls/cli';
+import { CliError } from '@samples/runtime';
 import { checkRootfs, CONTAINER_PATH, elfInterpreter, MOUNT_POINTS } from './check';
 import { DEFAULT_NAME, discardTree, fileFailure, finishTree, measureTree, startTree } from './images';
 

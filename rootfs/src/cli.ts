@@ -2,10 +2,10 @@
 // containers of stages 3 to 5 run in.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, ExitStatus, main } from '@samples/syscalls/cli';
+import { CliError, ExitStatus, formatBytes, main } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
 import { checkRootfs, MOUNT_POINTS, type Problem } from './check';
-import { DEFAULT_NAME, formatBytes, imagesDir, isValidName, listRootfs, readMarker, removeRootfs } from './images';
+import { DEFAULT_NAME, imagesDir, isValidName, listRootfs, readMarker, removeRootfs } from './images';
 import { importRootfs } from './import';
 import { userPath } from './resolve';
 

@@ -3,7 +3,7 @@
 // place and renamed into place only once complete, and only then does it carry a marker.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError } from '@samples/syscalls/cli';
+import { CliError, mountPointsUnder } from '@samples/runtime';
 
 /** The file at the top of every complete tree this package made: what it is, where from. */
 export const MARKER = '.samples-rootfs.json';
@@ -168,12 +168,7 @@ export function removeRootfs(name: string): void {
  * (Stages 4 and 5 mount in their own mount namespace, out of this one's sight.)
  */
 function refuseIfMounted(dir: string): void {
-  const real = fs.realpathSync(dir);
-  const mountPoints = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
-    .filter((point) => point !== undefined && (point === real || point.startsWith(`${real}/`)));
+  const mountPoints = mountPointsUnder(fs.realpathSync(dir));
   if (mountPoints.length > 0) {
     throw new CliError(`${dir} is in use: ${mountPoints.join(', ')} is mounted there; stop the container using it (or umount it) first`);
   }
@@ -216,8 +211,4 @@ export function fileFailure(error: unknown, doing: string, dir: string): CliErro
     default:
       return new CliError(`${doing} failed: ${message}`);
   }
-}
-
-export function formatBytes(bytes: number): string {
-  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 }

@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import { CliError, ExitStatus } from '@samples/syscalls/cli';
+import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
 import { type ReadEntry, Unpack } from 'tar';
 import { XzReadableStream } from 'xz-decompress';
 import { MOUNT_POINTS } from './check';
-import { discardTree, fileFailure, finishTree, formatBytes, imagesDir, isValidName, startTree } from './images';
+import { discardTree, fileFailure, finishTree, imagesDir, isValidName, startTree } from './images';
 
 export interface ImportResult {
   readonly dir: string;

@@ -2,7 +2,7 @@
 // is built on first use.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, type OptionSpec } from '@samples/syscalls/cli';
+import { CliError, type OptionSpec } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
 import { checkRootfs } from './check';
 import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { detectLayout } from '../../packages/5-isolate-cgroup/src/cgroup';
-import { findExecutable } from '../../packages/syscalls/src/process';
+import { findExecutable } from '../../packages/runtime/src/process';
 import type { Command } from './measure';
 
 export const REPO = path.resolve(__dirname, '..', '..');

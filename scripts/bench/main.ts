@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { detectLayout, parseProcCgroup } from '../../packages/5-isolate-cgroup/src/cgroup';
-import { bundle } from '../../packages/syscalls/src/reexec';
+import { bundle } from '../../packages/runtime/src/reexec';
 import { resolveRootfs } from '../../rootfs/src/resolve';
 import { type Charged, chargedWhileSleeping } from './charged';
 import { type Contestant, type Lineup, STAGE, STAGE_DIR, lineup, version, which } from './contestants';

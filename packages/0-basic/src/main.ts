@@ -1,7 +1,7 @@
 // Stage 0: run a command with its stdin, stdout and stderr passed through.
 // No isolation yet: this is the baseline every later stage adds one step to.
 import { spawn } from 'node:child_process';
-import { main, parseArgs, trace, waitForExit } from '@samples/syscalls/cli';
+import { main, parseArgs, trace, waitForExit } from '@samples/runtime';
 
 const program = {
   name: '0-basic',

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import test from 'ava';
-import { runStage, testCommonBehaviour } from '@samples/syscalls/testing';
+import { runStage, testCommonBehaviour } from '@samples/testing';
 
 const stage = path.join(__dirname, '..');
 

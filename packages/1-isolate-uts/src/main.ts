@@ -1,7 +1,7 @@
 // Stage 1: the command gets its own hostname. It is started in a new UTS namespace,
 // so `hostname foo` inside renames the namespace's copy, never the host's.
-import { CLONE_NEWUTS, spawnInNamespaces } from '@samples/syscalls';
-import { main, parseArgs, requireSysAdmin, trace, waitForExit } from '@samples/syscalls/cli';
+import { CLONE_NEWUTS } from '@samples/syscalls';
+import { main, parseArgs, requireSysAdmin, spawnInNamespaces, trace, waitForExit } from '@samples/runtime';
 
 const program = {
   name: '1-isolate-uts',

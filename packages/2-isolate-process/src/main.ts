@@ -1,18 +1,20 @@
 // Stage 2: the command gets its own process tree. The runtime re-executes itself
 // ("run" starts "child") in new UTS and PID namespaces: the child is PID 1 there,
 // names its host "container", and then becomes the command.
-import { CLONE_NEWPID, CLONE_NEWUTS, exec, sethostname, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWPID, CLONE_NEWUTS, sethostname } from '@samples/syscalls';
 import {
+  exec,
   main,
   parseArgs,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
+  spawnInNamespaces,
   step,
   trace,
   waitForExit,
-} from '@samples/syscalls/cli';
+} from '@samples/runtime';
 
 const program = {
   name: '2-isolate-process',

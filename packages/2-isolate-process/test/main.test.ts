@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rootTest as test, runStage, runStageUnprivileged, testCommonBehaviour } from '@samples/syscalls/testing';
+import { rootTest as test, runStage, runStageUnprivileged, testCommonBehaviour } from '@samples/testing';
 
 const stage = path.join(__dirname, '..');
 

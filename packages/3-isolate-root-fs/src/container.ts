@@ -19,7 +19,11 @@ export const devices = [
 export function makeDev(dev: string): void {
   mount('tmpfs', dev, 'tmpfs', MS_NOSUID | MS_NOEXEC, 'mode=755,size=64k');
   for (const { name, major, minor } of devices) {
-    mknod(path.join(dev, name), S_IFCHR | 0o666, makedev(major, minor));
+    const node = path.join(dev, name);
+    mknod(node, S_IFCHR | 0o666, makedev(major, minor));
+    // mknod's mode goes through the umask (0022 makes it 0644): every user of the
+    // container must be able to write /dev/null and open /dev/tty, as with runc.
+    fs.chmodSync(node, 0o666);
   }
   for (const [name, target] of [
     ['fd', '/proc/self/fd'],
@@ -31,16 +35,6 @@ export function makeDev(dev: string): void {
   }
 }
 // #endregion
-
-/** Whether `dir` has a filesystem mounted on it, as /proc/self/mountinfo lists them. */
-export function isMountPoint(dir: string): boolean {
-  // The fifth field is the mount point, with space, tab, newline and backslash octal-escaped.
-  const escaped = dir.replace(/[ \t\n\\]/g, (char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === escaped);
-}
 
 /** A clean environment, as `docker run` gives: the host's variables stay outside. */
 export function containerEnvironment(): NodeJS.ProcessEnv {

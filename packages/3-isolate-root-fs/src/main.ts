@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
-import { containerEnvironment, isMountPoint, makeDev } from './container';
+import { containerEnvironment, makeDev } from './container';
 import {
   CLONE_NEWPID,
   CLONE_NEWUTS,
@@ -17,24 +17,25 @@ import {
   MS_NOSUID,
   chdir,
   chroot,
-  exec,
   mount,
   sethostname,
-  spawnInNamespaces,
   umount2,
 } from '@samples/syscalls';
 import {
   CliError,
+  exec,
+  isMountPoint,
   main,
   parseArgs,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
+  spawnInNamespaces,
   step,
   trace,
   waitForExit,
-} from '@samples/syscalls/cli';
+} from '@samples/runtime';
 
 const program = {
   name: '3-isolate-root-fs',
@@ -67,7 +68,7 @@ async function run(argv: string[]): Promise<number> {
 
 /** The container's /proc and /dev that are mounted now: no mount namespace yet, so the host sees them too. */
 function containerMounts(rootfs: string): string[] {
-  return ['proc', 'dev'].map((name) => path.join(rootfs, name)).filter(isMountPoint);
+  return ['proc', 'dev'].map((name) => path.join(rootfs, name)).filter((dir) => isMountPoint(dir));
 }
 
 function unmount(mountPoints: string[], why: string): void {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { makeDev } from '3-isolate-root-fs/container';
 import {
+  CLONE_NEWNS,
   MNT_DETACH,
   MS_BIND,
   MS_NODEV,
@@ -16,14 +17,19 @@ import {
   pivot_root,
   sethostname,
   umount2,
+  unshare,
 } from '@samples/syscalls';
-import { step } from '@samples/syscalls/cli';
+import { step } from '@samples/runtime';
 
 export { containerEnvironment } from '3-isolate-root-fs/container';
 
 // #region enter
-/** Turns the current (fresh) mount namespace into the container's, rooted at `rootfs`. */
+/** Gives the calling thread a mount namespace of its own, rooted at `rootfs`. */
 export function enterContainer(rootfs: string): void {
+  // The child makes its own mount namespace, not the runtime: unsharing one also gives
+  // the calling thread a root and working directory of its own (CLONE_FS), for good.
+  // Here that is what we want: this thread is about to become the command.
+  step('unshare(CLONE_NEWNS): a mount table of its own', () => unshare(CLONE_NEWNS));
   // On a host where / is shared (every systemd host), mounts made below would
   // propagate back to the host; made private, recursively, nothing crosses over.
   step('mount("/", MS_REC|MS_PRIVATE): stop mount propagation to and from the host', () =>

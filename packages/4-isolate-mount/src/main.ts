@@ -4,18 +4,20 @@
 // mount table never changes, even while the container runs.
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWPID, CLONE_NEWUTS } from '@samples/syscalls';
 import {
+  exec,
   main,
   parseArgs,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
+  spawnInNamespaces,
   step,
   trace,
   waitForExit,
-} from '@samples/syscalls/cli';
+} from '@samples/runtime';
 import { containerEnvironment, enterContainer } from './container';
 
 const program = {
@@ -35,8 +37,8 @@ async function run(argv: string[]): Promise<number> {
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
   // The child gets the resolved path: names are resolved once, here.
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
-  const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID|CLONE_NEWNS', () =>
-    spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS, { stdio: 'inherit' }),
+  const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID', () =>
+    spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID, { stdio: 'inherit' }),
   );
   // Nothing to take down afterwards: the container's mounts die with its namespace.
   return waitForExit(container);

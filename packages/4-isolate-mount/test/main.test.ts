@@ -10,7 +10,7 @@ import {
   compileStatic,
   hostMounts,
   isRoot,
-  parseMountinfo,
+  mountsOf,
   rootTest as test,
   runStage,
   runStageUnprivileged,
@@ -18,7 +18,7 @@ import {
   startStageUntilReady,
   testCommonBehaviour,
   testIf,
-} from '@samples/syscalls/testing';
+} from '@samples/testing';
 
 const stage = path.join(__dirname, '..');
 // Built on first use: only where the tests that use it run.
@@ -43,7 +43,7 @@ test('/ inside is the root filesystem', (t) => {
 });
 
 test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtemp, nothing of the host', (t) => {
-  const mounts = parseMountinfo(runStage(stage, ['cat', '/proc/self/mountinfo']).stdout);
+  const mounts = mountsOf(runStage(stage, ['cat', '/proc/self/mountinfo']).stdout);
   t.true(mounts.includes('/proc proc'));
   t.true(mounts.includes('/dev tmpfs'));
   t.true(mounts.includes('/newtemp tmpfs'));
@@ -62,13 +62,13 @@ test('/dev has null, zero, full, random, urandom and tty, and they work', (t) =>
 });
 
 test('the host mount table is unchanged while the container runs, and after', async (t) => {
-  const before = hostMounts();
+  const before = hostMounts(rootfs);
   const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo x > /newtemp/file; echo ready; sleep 30']);
-  t.deepEqual(hostMounts(), before, 'during');
+  t.deepEqual(hostMounts(rootfs), before, 'during');
   t.deepEqual(fs.readdirSync(path.join(rootfs, 'newtemp')), [], 'the tmpfs write is invisible to the host');
   runtime.kill('SIGTERM');
   await exited;
-  t.deepEqual(hostMounts(), before, 'after');
+  t.deepEqual(hostMounts(rootfs), before, 'after');
 });
 
 test('even where / is a shared mount (systemd hosts), nothing propagates to the host', async (t) => {
@@ -82,19 +82,26 @@ test('even where / is a shared mount (systemd hosts), nothing propagates to the 
     echo "premise: $(grep -c -F "$ROOTFS/newtemp" /proc/self/mountinfo)"
     umount "$ROOTFS/newtemp"
     "$@" > "$STAGE_OUT" &
-    until grep -q ready "$STAGE_OUT"; do sleep 0.05; done
+    # At most 30 s for the container to say it is up (if it never does, say so and stop it).
+    tries=0
+    until grep -q ready "$STAGE_OUT"; do
+      tries=$((tries + 1))
+      if [ $tries -gt 600 ]; then echo "timed out after 30 s waiting for the container to print ready"; kill $!; exit 1; fi
+      sleep 0.05
+    done
     echo "leaked: $(grep -c -F "$ROOTFS" /proc/self/mountinfo)"
     wait
   `;
   const out = path.join(os.tmpdir(), `stage4-${randomBytes(4).toString('hex')}`);
+  t.teardown(() => fs.rmSync(out, { force: true }));
   const child = spawn('unshare', ['--mount', 'sh', '-c', script, 'sh', node, ...argv], {
     cwd: stage,
     env: { ...process.env, STAGE_OUT: out, ROOTFS: rootfs },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const output = collectOutput(child);
-  await new Promise((resolve) => child.once('exit', resolve));
-  fs.rmSync(out, { force: true });
+  const status = await new Promise((resolve) => child.once('exit', resolve));
+  t.is(status, 0, output.text);
   t.regex(output.text, /premise: 1\n/, 'without MS_PRIVATE the mount would have reached the host');
   t.regex(output.text, /leaked: 0\n/);
 });
@@ -124,14 +131,14 @@ test('the host hostname is unchanged; the container is "container"', (t) => {
 });
 
 test('a failure half-way through setup is one line and leaves nothing', (t) => {
-  const before = hostMounts();
+  const before = hostMounts(rootfs);
   // A "root filesystem" without /proc: the proc mount fails inside the child.
   const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'broken-rootfs-'));
   try {
     const result = runStage(stage, ['--rootfs', broken, 'true']);
     t.not(result.status, 0);
     t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
-    t.deepEqual(hostMounts(), before);
+    t.deepEqual(hostMounts(rootfs), before);
   } finally {
     fs.rmSync(broken, { recursive: true });
   }

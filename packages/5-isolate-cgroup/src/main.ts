@@ -2,71 +2,71 @@
 // of its own (memory, and if asked, pids and cpu), which the container's first
 // process joins before it runs a single instruction of the command. Afterwards the
 // runtime reports an OOM kill and removes the cgroup, however the container ended.
-import fs from 'node:fs';
-import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, exec, setParentDeathSignal, spawnInNamespaces } from '@samples/syscalls';
+import { CLONE_NEWPID, CLONE_NEWUTS, setParentDeathSignal } from '@samples/syscalls';
 import {
-  CliError,
+  exec,
   main,
   parseArgs,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
   setTracePrefix,
+  spawnInNamespaces,
   step,
   trace,
   waitForExit,
-} from '@samples/syscalls/cli';
-import { type Cgroup, createCgroup } from './cgroup';
-import { type Limits, formatSize, parseCount, parseCpus, parseSize } from './cgroup/limits';
+} from '@samples/runtime';
+import { createCgroup, reclaimCgroups } from './cgroup';
+import { limitOptions, parseLimits } from './cgroup/limits';
+import { watchForOomKills } from './oom';
+import { releaseWhenReady, stdioWithSync, waitForRuntime } from './sync';
 
 const program = {
   name: '5-isolate-cgroup',
   summary: 'stage 4 plus resource limits: the container runs in a cgroup of its own',
   options: {
     rootfs: rootfsOption,
-    memory: { value: 'SIZE', description: 'memory limit, like 100m or 1g', default: '256m' },
-    pids: { value: 'N', description: 'most processes and threads at once (default: no limit)' },
-    cpus: { value: 'N', description: 'CPU time, in CPUs: 0.5 is half of one (default: no limit)' },
+    ...limitOptions,
   },
 };
 
 const SIGKILL = 9;
 
-/** The child's fd 3: a socket to the runtime, to wait on while it is put in the cgroup. */
-const SYNC_FD = 3;
+/** The kind of lease each container's cgroup is held under (in /run), for the sweep. */
+const CGROUP_LEASES = 'cgroups';
 
 main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
   const { options } = parseArgs(program, argv);
-  const limits: Limits = {
-    memory: parseSize(options.memory),
-    ...(options.pids !== undefined && { pids: parseCount(options.pids) }),
-    ...(options.cpus !== undefined && { cpus: parseCpus(options.cpus) }),
-  };
+  const limits = parseLimits(options);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
-  // Unique enough: a clash fails mkdir with EEXIST rather than sharing a cgroup.
-  const name = `container-${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}`;
-  const cgroup = step(`create cgroup ${name}`, () => createCgroup({ name, limits, trace }));
+  // The child gets the resolved path: names are resolved once, here. Built (if a source
+  // changed) before the cgroup exists, so that nothing waits on the host meanwhile.
+  const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
+  // A runtime killed with SIGKILL cannot remove its cgroup: the next one does.
+  reclaimCgroups(CGROUP_LEASES, trace);
+  const name = `container-${randomBytes(4).toString('hex')}`;
+  const cgroup = step(`create cgroup ${name}`, () => createCgroup({ name, limits, trace, lease: CGROUP_LEASES }));
   try {
-    // The child gets the resolved path: names are resolved once, here.
-    const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
-    const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID|CLONE_NEWNS', () =>
-      spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS, {
-        stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-      }),
+    const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID', () =>
+      spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID, { stdio: stdioWithSync() }),
     );
-    const joined = putInCgroup(container.stdio[SYNC_FD] as Duplex, cgroup, container.pid!, () => container.kill('SIGKILL'));
-    const oom = watchForOomKills(cgroup, limits.memory);
+    const pid = container.pid!;
+    // When Node has started in the child (its start-up memory is not the container's):
+    const started = releaseWhenReady(container, () =>
+      step(`write ${pid} to ${cgroup.paths.map((dir) => `${dir}/cgroup.procs`).join(', ')}`, () => cgroup.add(pid)),
+    );
+    const oom = watchForOomKills(cgroup, limits.memory, (line) => process.stderr.write(`${program.name}: ${line}\n`));
     try {
-      const status = await waitForExit(container);
-      await joined;
+      const status = await waitForExit(container, started);
+      await started; // a failure to join the cgroup is the one to report
       return status;
     } finally {
       oom.stop();
@@ -74,46 +74,6 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     step(`remove cgroup ${name}`, () => cgroup.destroy());
   }
-}
-
-/**
- * When the child says it is ready (Node has started, so its start-up memory is not
- * charged to the container), moves it into the cgroup and lets it go on.
- */
-function putInCgroup(sync: Duplex, cgroup: Cgroup, pid: number, abort: () => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    sync.once('data', () => {
-      try {
-        step(`write ${pid} to ${cgroup.paths.map((dir) => `${dir}/cgroup.procs`).join(', ')}`, () => cgroup.add(pid));
-        sync.end('go');
-        resolve();
-      } catch (error) {
-        abort();
-        reject(error);
-      }
-    });
-    sync.once('end', resolve); // the child ended before it was ready: its status says why
-    sync.on('error', () => {}); // the child is gone: waitForExit reports it
-  });
-}
-
-/** Reports each OOM kill in one line as it happens, so that an interactive user sees it. */
-function watchForOomKills(cgroup: Cgroup, memory: number): { stop(): void } {
-  let reported = 0;
-  const check = () => {
-    const kills = cgroup.oomKills();
-    if (kills > reported) {
-      reported = kills;
-      process.stderr.write(`${program.name}: out of memory: the container exceeded its ${formatSize(memory)} limit\n`);
-    }
-  };
-  const timer = setInterval(check, 200).unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      check();
-    },
-  };
 }
 // #endregion
 
@@ -124,20 +84,9 @@ function child([rootfs, ...argv]: [string, ...string[]]): never {
   requireContainerInit();
   // Only the runtime can remove the cgroup: should it be killed, the container goes too.
   step('prctl(PR_SET_PDEATHSIG, SIGKILL): die with the runtime', () => setParentDeathSignal(SIGKILL));
-  step('wait until the runtime has put this process in the cgroup', () => waitForCgroup(SYNC_FD));
+  step('wait until the runtime has put this process in the cgroup', () => waitForRuntime(program.name));
   enterContainer(rootfs);
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args, containerEnvironment());
-}
-
-function waitForCgroup(fd: number): void {
-  fs.writeSync(fd, 'ready');
-  const reply = Buffer.alloc(2);
-  let received = 0;
-  while (received < reply.length) {
-    const count = fs.readSync(fd, reply, received, reply.length - received, null);
-    if (count === 0) throw new CliError('the runtime went away before the container started');
-    received += count;
-  }
 }
 // #endregion

@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { createCgroup, parseProcCgroup } from '../src/cgroup';
-import { CliError } from '@samples/syscalls/cli';
-import { cpuQuota, formatSize, parseCount, parseCpus, parseSize } from '../src/cgroup/limits';
+import { CliError, formatBytes } from '@samples/runtime';
+import { type CgroupFiles, createCgroup, parseProcCgroup } from '../src/cgroup';
+import { cpuQuota, parseCount, parseCpus, parseSize } from '../src/cgroup/limits';
 
 /** A fake cgroup tree in a temp folder, removed after the test whatever its outcome. */
 function fakeTree(t: ExecutionContext, files: Record<string, string>): string {
@@ -21,31 +21,43 @@ function fakeTree(t: ExecutionContext, files: Record<string, string>): string {
 
 const read = (root: string, file: string) => fs.readFileSync(path.join(root, file), 'utf8');
 
-/** cgroupfs removes a cgroup's files with it: make rmdir on the fake tree do the same. */
-function rmdirLikeTheKernel(t: ExecutionContext, cgroups: readonly string[], onRemove: () => void = () => {}): void {
-  const realRmdir = fs.rmdirSync;
-  fs.rmdirSync = ((dir: string, options?: fs.RmDirOptions) => {
-    if (cgroups.includes(dir)) {
-      onRemove();
+/**
+ * cgroupfs, imitated over a real folder: mkdir brings a new cgroup's files along (those
+ * named in `newCgroupFiles`), rmdir takes them away, and `removed` lists what rmdir was
+ * given, with the content of cgroup.kill at that moment.
+ */
+function imitateCgroupfs(newCgroupFiles: Record<string, string> = {}) {
+  const removed: { dir: string; kill: string | undefined }[] = [];
+  const files: CgroupFiles = {
+    mkdir(dir) {
+      fs.mkdirSync(dir);
+      for (const [name, content] of Object.entries({ 'cgroup.procs': '', ...newCgroupFiles })) fs.writeFileSync(path.join(dir, name), content);
+    },
+    rmdir(dir) {
+      const kill = path.join(dir, 'cgroup.kill');
+      removed.push({ dir, kill: fs.existsSync(kill) ? fs.readFileSync(kill, 'utf8') : undefined });
       for (const entry of fs.readdirSync(dir)) fs.unlinkSync(path.join(dir, entry));
-    }
-    realRmdir(dir, options);
-  }) as typeof fs.rmdirSync;
-  t.teardown(() => {
-    fs.rmdirSync = realRmdir;
-  });
+      fs.rmdirSync(dir);
+    },
+    read: (file) => fs.readFileSync(file, 'utf8'),
+    write: (file, text) => fs.writeFileSync(file, text),
+    exists: (file) => fs.existsSync(file),
+  };
+  return { files, removed };
 }
 
 const v1Self = '12:pids:/\n4:memory:/process_api/abc\n1:cpu,cpuacct:/user.slice\n0::/\n';
 
-test.serial('v1: a directory per controller, below the runtime own cgroup, with the limits written', (t) => {
+test('v1: a directory per controller, below the runtime own cgroup, with the limits written', (t) => {
   const root = fakeTree(t, { 'memory/process_api/abc/cgroup.procs': '', 'pids/cgroup.procs': '', 'cpu/user.slice/cgroup.procs': '' });
+  const { files, removed } = imitateCgroupfs({ 'memory.max_usage_in_bytes': '0\n' });
   const cgroup = createCgroup({
     name: 'container-1',
     limits: { memory: 100 * 1024 ** 2, pids: 64, cpus: 0.5 },
     root,
     layout: 'hybrid',
     selfCgroup: v1Self,
+    files,
   });
   t.is(cgroup.version, 1);
   t.deepEqual(cgroup.paths, [
@@ -61,35 +73,48 @@ test.serial('v1: a directory per controller, below the runtime own cgroup, with 
   cgroup.add(4242);
   for (const dir of cgroup.paths) t.is(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8'), '4242');
 
-  fs.writeFileSync(path.join(cgroup.paths[0]!, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
-  t.is(cgroup.oomKills(), 2);
+  const memory = cgroup.paths[0]!;
+  fs.writeFileSync(path.join(memory, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+  fs.writeFileSync(path.join(memory, 'memory.max_usage_in_bytes'), `${50 * 1024 ** 2}\n`);
+  t.deepEqual(cgroup.memoryEvents(), { limitReached: 0, oomKills: 2 }, 'below the limit');
+  fs.writeFileSync(path.join(memory, 'memory.max_usage_in_bytes'), `${100 * 1024 ** 2}\n`);
+  t.deepEqual(cgroup.memoryEvents(), { limitReached: 1, oomKills: 2 }, 'the high-water mark at the limit');
+  t.is(read(root, 'memory/process_api/abc/container-1/memory.max_usage_in_bytes'), '0', 'and reset, for the next reading');
 
   for (const dir of cgroup.paths) fs.writeFileSync(path.join(dir, 'cgroup.procs'), ''); // the processes are gone
-  rmdirLikeTheKernel(t, cgroup.paths);
   cgroup.destroy();
+  t.deepEqual(removed.map(({ dir }) => dir), [...cgroup.paths].reverse(), 'the last made is removed first');
   for (const dir of cgroup.paths) t.false(fs.existsSync(dir));
 });
 
-test.serial('v1: swap is capped at the memory limit where swap accounting exists', (t) => {
-  const root = fakeTree(t, { 'memory/memory.memsw.limit_in_bytes': '' });
-  // A real cgroup has the file from its creation; make mkdir bring it along.
-  const cgroupDir = path.join(root, 'memory', 'container-2');
-  const mkdir = fs.mkdirSync;
-  t.teardown(() => {
-    fs.mkdirSync = mkdir;
-  });
-  fs.mkdirSync = ((dir: fs.PathLike, options?: fs.MakeDirectoryOptions) => {
-    const made = mkdir(dir, options);
-    if (dir === cgroupDir) fs.writeFileSync(path.join(cgroupDir, 'memory.memsw.limit_in_bytes'), '');
-    return made;
-  }) as typeof fs.mkdirSync;
-  createCgroup({ name: 'container-2', limits: { memory: 64 * 1024 ** 2 }, root, layout: 'v1', selfCgroup: '4:memory:/\n' });
+test('v1: one directory that cannot be removed does not keep the others', (t) => {
+  const root = fakeTree(t, { 'memory/cgroup.procs': '', 'pids/cgroup.procs': '' });
+  const { files } = imitateCgroupfs();
+  const stuck = path.join(root, 'pids/c7');
+  const refusing: CgroupFiles = {
+    ...files,
+    rmdir: (dir) => {
+      if (dir === stuck) throw Object.assign(new Error(`EACCES: permission denied, rmdir '${dir}'`), { code: 'EACCES' });
+      files.rmdir(dir);
+    },
+  };
+  const cgroup = createCgroup({ name: 'c7', limits: { memory: 1 << 20, pids: 8 }, root, layout: 'v1', selfCgroup: '4:memory:/\n', files: refusing });
+  t.throws(() => cgroup.destroy(), { message: /EACCES/ }, 'the failure is reported');
+  t.false(fs.existsSync(path.join(root, 'memory/c7')), 'and the memory directory went, though pids (removed first) failed');
+});
+
+test('v1: swap is capped at the memory limit where swap accounting exists', (t) => {
+  const root = fakeTree(t, { 'memory/cgroup.procs': '' });
+  // A real cgroup has the file from its creation: the imitation's mkdir brings it along.
+  const { files } = imitateCgroupfs({ 'memory.memsw.limit_in_bytes': '' });
+  createCgroup({ name: 'container-2', limits: { memory: 64 * 1024 ** 2 }, root, layout: 'v1', selfCgroup: '4:memory:/\n', files });
   t.is(read(root, 'memory/container-2/memory.memsw.limit_in_bytes'), String(64 * 1024 ** 2));
 });
 
 test('v1: only memory is made when no pids or cpu limit is asked for', (t) => {
   const root = fakeTree(t, { 'memory/cgroup.procs': '' });
-  const cgroup = createCgroup({ name: 'c', limits: { memory: 1 << 20 }, root, layout: 'v1', selfCgroup: '4:memory:/\n' });
+  const { files } = imitateCgroupfs();
+  const cgroup = createCgroup({ name: 'c', limits: { memory: 1 << 20 }, root, layout: 'v1', selfCgroup: '4:memory:/\n', files });
   t.deepEqual(cgroup.paths, [path.join(root, 'memory/c')]);
   t.false(fs.existsSync(path.join(root, 'pids/c')));
 });
@@ -110,6 +135,7 @@ test('v2: below the runtime own cgroup when that one can delegate', (t) => {
     root,
     layout: 'v2',
     selfCgroup: '0::/runtime\n',
+    files: imitateCgroupfs().files,
   });
   t.deepEqual(cgroup.paths, [path.join(root, 'runtime/container-3')]);
   t.is(read(root, 'runtime/container-3/memory.max'), String(256 * 1024 ** 2));
@@ -135,6 +161,7 @@ test('v2: the no-internal-processes rule: a cgroup holding processes is passed o
     layout: 'v2',
     selfCgroup: '0::/user.slice/session-1.scope\n',
     trace: (message) => messages.push(message),
+    files: imitateCgroupfs().files,
   });
   t.deepEqual(cgroup.paths, [path.join(root, 'user.slice/container-4')]);
   // The controllers are handed down from the root to the chosen parent.
@@ -143,24 +170,41 @@ test('v2: the no-internal-processes rule: a cgroup holding processes is passed o
   t.regex(messages.join('\n'), /\/user\.slice\/session-1\.scope holds processes, .*"no internal processes".*; using \/user\.slice\n/);
 });
 
-test.serial('v2: OOM kills are read from memory.events; destroy uses cgroup.kill', (t) => {
+test('v2: OOM kills and the own limit are read from memory.events; destroy uses cgroup.kill', (t) => {
   const root = fakeTree(t, { 'cgroup.controllers': v2Controllers, 'cgroup.subtree_control': 'memory\n' });
-  const cgroup = createCgroup({ name: 'c5', limits: { memory: 1 << 20 }, root, layout: 'v2', selfCgroup: '0::/\n' });
+  const { files, removed } = imitateCgroupfs({ 'cgroup.kill': '' });
+  const cgroup = createCgroup({ name: 'c5', limits: { memory: 1 << 20 }, root, layout: 'v2', selfCgroup: '0::/\n', files });
   const dir = cgroup.paths[0]!;
   fs.writeFileSync(path.join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 3\noom_kill 1\noom_group_kill 0\n');
-  t.is(cgroup.oomKills(), 1);
-  fs.writeFileSync(path.join(dir, 'cgroup.kill'), '');
-  let killedBeforeRemoval = '';
-  rmdirLikeTheKernel(t, cgroup.paths, () => (killedBeforeRemoval = fs.readFileSync(path.join(dir, 'cgroup.kill'), 'utf8')));
+  t.deepEqual(cgroup.memoryEvents(), { limitReached: 3, oomKills: 1 });
   cgroup.destroy();
-  t.is(killedBeforeRemoval, '1');
+  t.deepEqual(removed, [{ dir, kill: '1' }], 'everything inside was killed before the rmdir');
   t.false(fs.existsSync(dir));
+});
+
+test('v2: a controller that cannot be enabled is one line, not a stack trace', (t) => {
+  const root = fakeTree(t, { 'cgroup.controllers': v2Controllers, 'cgroup.subtree_control': '' });
+  const { files } = imitateCgroupfs();
+  // As the kernel answers a cgroup that holds processes: EBUSY on subtree_control.
+  const busy: CgroupFiles = {
+    ...files,
+    write: (file, text) => {
+      if (file.endsWith('cgroup.subtree_control')) throw Object.assign(new Error(`EBUSY: resource busy or locked, write`), { code: 'EBUSY' });
+      files.write(file, text);
+    },
+  };
+  const error = t.throws(() => createCgroup({ name: 'c9', limits: { memory: 1 << 20 }, root, layout: 'v2', selfCgroup: '0::/\n', files: busy }), {
+    instanceOf: CliError,
+  });
+  t.regex(error.message, /^cgroup v2: cannot enable memory in .*cgroup\.subtree_control \(EBUSY\): .*systemd-run --scope\)$/);
+  t.false(fs.existsSync(path.join(root, 'c9')));
 });
 
 test('v2: a controller the parent lacks is one clear error, and nothing is made', (t) => {
   const root = fakeTree(t, { 'cgroup.controllers': 'cpu memory\n', 'cgroup.subtree_control': '' });
   const error = t.throws(() =>
-    createCgroup({ name: 'c6', limits: { memory: 1 << 20, pids: 5 }, root, layout: 'v2', selfCgroup: '0::/\n' }),
+    createCgroup({ name: 'c6', limits: { memory: 1 << 20, pids: 5 }, root, layout: 'v2', selfCgroup: '0::/\n', files: imitateCgroupfs().files }),
+    { instanceOf: CliError },
   );
   t.regex(error.message, /the pids controller is not available/);
   t.false(fs.existsSync(path.join(root, 'c6')));
@@ -187,6 +231,9 @@ test('sizes, counts and CPUs as people write them', (t) => {
   t.is(parseCpus('0.5'), 0.5);
   t.is(cpuQuota(0.5), 50_000);
   for (const bad of ['0', 'half', '-1']) t.throws(() => parseCpus(bad), { instanceOf: CliError });
-  t.is(formatSize(100 * 1024 ** 2), '100 MiB');
-  t.is(formatSize(1.5 * 1024 ** 3), '1.5 GiB');
+  // As Docker: no more CPUs than the machine has.
+  t.is(parseCpus('2', 2), 2);
+  t.throws(() => parseCpus('64', 2), { instanceOf: CliError, message: '--cpus 64: give a number of CPUs from 0.01 to 2 (this machine has 2), like 0.5' });
+  t.is(formatBytes(100 * 1024 ** 2), '100 MiB');
+  t.is(formatBytes(1.5 * 1024 ** 3), '1.5 GiB');
 });

@@ -1,53 +1,53 @@
 // Stage 5 from the host's side, against the machine's real cgroups (v1 or v2; the
 // cgroup v2 VM runs this same file).
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import anyTest from 'ava';
+import { resolveRootfs } from '@samples/rootfs';
+import { leases } from '@samples/runtime';
 import {
   containerPid,
   hostMounts,
+  isRoot,
   rootTest,
   runStage,
   runStageUnprivileged,
+  stageCommand,
+  startStage,
   startStageUntilReady,
+  startedRuntimes,
   testCommonBehaviour,
   waitFor,
-} from '@samples/syscalls/testing';
+} from '@samples/testing';
 import { CGROUP_ROOT, detectLayout, parseProcCgroup } from '../src/cgroup';
 
 // One container at a time: the fork bomb and OOM tests load the machine, and the
 // cgroup checks read machine-wide state.
 const test = rootTest.serial;
 const stage = path.join(__dirname, '..');
-const layout = detectLayout();
+const layout = isRoot ? detectLayout() : 'v1';
+// Built on first use: only where the tests that use it run.
+const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
 const MiB = 1024 ** 2;
 
-/** Every container cgroup where this runtime would make one (on v1: below our own memory cgroup, and in pids and cpu). */
-function containerCgroups(): string[] {
-  if (layout === 'v2') return findContainerCgroups(CGROUP_ROOT);
-  const ownMemory = parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8')).find((entry) =>
-    entry.controllers.includes('memory'),
-  )!.path;
-  return [path.join(CGROUP_ROOT, 'memory', ownMemory), path.join(CGROUP_ROOT, 'pids'), path.join(CGROUP_ROOT, 'cpu')].flatMap(
-    (dir) => findContainerCgroups(dir),
-  );
+/** The cgroups leased by the runtimes this file started, as the leases in /run name them. */
+function cgroupsOfOurRuntimes(): { id: string; paths: string[] }[] {
+  return leases<{ paths: string[] }>('cgroups')
+    .filter((lease) => startedRuntimes.has(lease.owner.pid))
+    .map(({ id, data }) => ({ id, paths: data.paths }));
 }
 
-function findContainerCgroups(dir: string, depth = 0): string[] {
-  if (depth > 8) return [];
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((entry) => entry.isDirectory())
-    .flatMap((entry) => {
-      const child = path.join(dir, entry.name);
-      return /^container-[0-9a-f]{8}$/.test(entry.name) ? [child] : findContainerCgroups(child, depth + 1);
-    });
-}
+// Only what this file's own runtimes made: a learner may run a container meanwhile.
+anyTest.after.always('no runtime started here left a cgroup, or a lease on one', (t) => {
+  const left = cgroupsOfOurRuntimes();
+  t.deepEqual(left, [], 'every runtime removed its cgroup and gave its lease back');
+  t.deepEqual(
+    left.flatMap(({ paths }) => paths).filter((dir) => fs.existsSync(dir)),
+    [],
+  );
+});
 
 /** The host directories of the cgroups a container's /proc/self/cgroup names, per controller. */
 function cgroupDirs(procSelfCgroup: string): Record<'memory' | 'pids' | 'cpu', string> {
@@ -66,14 +66,6 @@ async function startWaiting(options: string[], script = 'trap "exit 143" TERM; c
   const { runtime, exited, output } = await startStageUntilReady(stage, [...options, 'sh', '-c', script]);
   return { runtime, exited, dirs: cgroupDirs(output.text.replace('ready\n', '')) };
 }
-
-const cgroupsBefore = containerCgroups();
-anyTest.after.always('no container cgroup is left behind by any test', (t) => {
-  t.deepEqual(
-    containerCgroups().filter((dir) => !cgroupsBefore.includes(dir)),
-    [],
-  );
-});
 
 testCommonBehaviour(stage, test);
 
@@ -142,6 +134,67 @@ test('allocating twice the limit: killed, 137, reported in one line', (t) => {
   t.is(init.stderr, '5-isolate-cgroup: out of memory: the container exceeded its 32 MiB limit\n');
 });
 
+/**
+ * A memory cgroup of the test's own with `limit`, and where to put a runtime in it: on
+ * v1 the cgroup itself, on v2 a leaf below it ("no internal processes"). Removed after.
+ */
+function parentCgroupWithLimit(t: { teardown(fn: () => void): void }, limit: number): string {
+  const name = `samples-test-${randomBytes(4).toString('hex')}`;
+  const own = parseProcCgroup(fs.readFileSync('/proc/self/cgroup', 'utf8'));
+  const write = (dir: string, file: string, value: string) => fs.writeFileSync(path.join(dir, file), value);
+  const made: string[] = [];
+  t.teardown(() => {
+    for (const dir of made.reverse()) {
+      for (let attempt = 0; attempt < 50 && fs.existsSync(dir); attempt++) {
+        try {
+          fs.rmdirSync(dir);
+        } catch {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // EBUSY, just after the last exit
+        }
+      }
+    }
+  });
+  if (layout !== 'v2') {
+    const parent = path.join(CGROUP_ROOT, 'memory', own.find((entry) => entry.controllers.includes('memory'))!.path, name);
+    fs.mkdirSync(parent);
+    made.push(parent);
+    write(parent, 'memory.limit_in_bytes', String(limit));
+    return path.join(parent, 'cgroup.procs');
+  }
+  // Below the nearest ancestor that holds no process (this test's own cgroup holds it).
+  let base = own.find((entry) => entry.controllers.length === 0)!.path;
+  const holdsProcesses = (dir: string) => fs.readFileSync(path.join(CGROUP_ROOT, dir, 'cgroup.procs'), 'utf8').trim() !== '';
+  while (base !== '/' && holdsProcesses(base)) base = path.posix.dirname(base);
+  const parent = path.join(CGROUP_ROOT, base, name);
+  fs.mkdirSync(parent);
+  made.push(parent);
+  write(parent, 'memory.max', String(limit));
+  write(parent, 'cgroup.subtree_control', '+memory');
+  const leaf = path.join(parent, 'runtime');
+  fs.mkdirSync(leaf);
+  made.push(leaf);
+  return path.join(leaf, 'cgroup.procs');
+}
+
+test('a kill for a limit above the container own: reported as such, not as the container exceeding its limit', (t) => {
+  // The runtime (and so the container, below it) in a cgroup of 192 MiB; the container
+  // may have 1 GiB. tail grows until the 192 MiB run out: the kernel kills it, for the
+  // parent's limit.
+  const procs = parentCgroupWithLimit(t, 192 * MiB);
+  const [node, argv] = stageCommand(stage, ['--memory', '1g', 'tail', '/dev/zero']);
+  const result = spawnSync('sh', ['-c', 'echo $$ > "$0"; exec "$@"', procs, node, ...argv], {
+    cwd: stage,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (result.pid) startedRuntimes.add(result.pid);
+  t.is(result.status, 137);
+  t.is(
+    result.stderr,
+    '5-isolate-cgroup: out of memory: the kernel killed a process of the container, but not for its 1 GiB limit: a cgroup above it, or the host, ran out of memory\n',
+  );
+});
+
 test('allocating half the limit: it survives, nothing reported', (t) => {
   const result = runStage(stage, ['--memory', '64m', 'sh', '-c', 'head -c 32m /dev/zero | tail | wc -c']);
   t.is(result.status, 0);
@@ -168,16 +221,36 @@ test('after the command is killed from the host, the cgroup is removed', async (
   t.false(fs.existsSync(dirs.memory));
 });
 
-test('a runtime killed with SIGKILL takes the container with it (its empty cgroup stays)', async (t) => {
+test('a runtime killed with SIGKILL takes the container with it; the next run removes the cgroup it left', async (t) => {
   const { runtime, exited, dirs } = await startWaiting([]);
   const container = containerPid(runtime);
   runtime.kill('SIGKILL');
   await exited;
-  await waitFor(() => !fs.existsSync(`/proc/${container}`));
-  t.pass('the container died with its runtime');
-  // Nothing is left to remove the cgroup: the test does what a later run cannot know to do.
-  for (const dir of new Set(Object.values(dirs))) {
-    if (/^container-/.test(path.basename(dir)) && fs.existsSync(dir)) fs.rmdirSync(dir);
+  await waitFor('the container to die with its runtime (PR_SET_PDEATHSIG)', () => !fs.existsSync(`/proc/${container}`));
+  t.true(fs.existsSync(dirs.memory), 'nothing could remove the cgroup when the runtime died');
+  t.is(runStage(stage, ['true']).status, 0);
+  t.false(fs.existsSync(dirs.memory), 'the next run removed it');
+  t.false(
+    cgroupsOfOurRuntimes().some(({ paths }) => paths.includes(dirs.memory)),
+    'and dropped the lease',
+  );
+});
+
+test('a stop signal at any moment of the start-up leaves nothing behind', async (t) => {
+  // From "Node is not yet listening" to "the command runs", in steps: before its
+  // listeners exist the runtime dies at once (and has made nothing yet); after, it
+  // passes the signal on once the command runs, which exits with 143, or, if the shell
+  // had not set its trap yet (PID 1 without a handler: the kernel drops the signal),
+  // is killed at the end of the grace period: 137.
+  for (let delay = 0; delay <= 660; delay += 60) {
+    const runtime = startStage(stage, ['sh', '-c', 'trap "exit 143" TERM; sleep 30 & wait']);
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => runtime.once('exit', (code, signal) => resolve([code, signal])));
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    runtime.kill('SIGTERM');
+    const [code, signal] = await exited;
+    t.true(code === 143 || code === 137 || signal === 'SIGTERM', `after ${delay} ms: ${code ?? signal}`);
+    const left = leases<{ paths: string[] }>('cgroups').filter((lease) => lease.owner.pid === runtime.pid);
+    t.deepEqual(left, [], `after ${delay} ms: no cgroup lease left`);
   }
 });
 
@@ -193,10 +266,10 @@ test('two containers at once get separate cgroups', async (t) => {
 });
 
 test('everything of stage 4 holds: PID 1, hostname, own mounts, host mount table unchanged', async (t) => {
-  const before = hostMounts();
+  const before = hostMounts(rootfs);
   const result = runStage(stage, ['sh', '-c', 'echo $$; hostname; grep -c " /newtemp " /proc/self/mountinfo']);
   t.is(result.stdout, '1\ncontainer\n1\n');
-  t.deepEqual(hostMounts(), before);
+  t.deepEqual(hostMounts(rootfs), before);
 });
 
 test('bad limits: one line, status 2, nothing made', (t) => {

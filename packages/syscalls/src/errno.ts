@@ -1,17 +1,21 @@
 // One error type for every wrapper, shaped like Node's own system errors
 // (code, errno, syscall, path), plus a hint for the mistakes learners make most.
 import os from 'node:os';
+import util from 'node:util';
 import { declare, errno as lastErrno } from './libc';
 
-const strerror = declare<(errnum: number) => string>('const char *strerror(int errnum)');
+const strerror = declare('const char *strerror(int errnum)');
 
-const errnoNames = new Map<number, string>(
-  Object.entries(os.constants.errno).map(([name, value]) => [value, name]),
-);
-
-/** The symbolic name of an errno value: 1 -> 'EPERM'. */
+/**
+ * The symbolic name of an errno value, as Node names it in its own errors: 1 -> 'EPERM',
+ * 11 -> 'EAGAIN' (not its alias EWOULDBLOCK), 95 -> 'ENOTSUP' (not EOPNOTSUPP). libuv
+ * knows only the errors it reports itself; for the others (8, ENOEXEC) Node's table of
+ * constants has the name, the first of its aliases.
+ */
 export function errnoName(errnum: number): string {
-  return errnoNames.get(errnum) ?? `E${errnum}`;
+  const name = util.getSystemErrorName(-errnum);
+  if (!name.startsWith('Unknown')) return name;
+  return Object.entries(os.constants.errno).find(([, value]) => value === errnum)?.[0] ?? `E${errnum}`;
 }
 
 const hints: Record<string, string> = {

@@ -10,7 +10,7 @@ export const FD_CLOEXEC = 1;
 // O_NONBLOCK is 0o4000 on x86_64, arm64 and riscv64 (not in os.constants).
 export const O_NONBLOCK = 0o4000;
 
-const fcntl_ = declare<(fd: number, cmd: number, ...typedArgs: unknown[]) => number>('int fcntl(int fd, int cmd, ...)');
+const fcntl_ = declare('int fcntl(int fd, int cmd, ...)');
 
 /** fcntl(2) for the commands that take an int argument (or none). */
 export function fcntl(fd: number, cmd: number, arg?: number): number {

@@ -1,11 +1,12 @@
 // @samples/syscalls: typed wrappers over the libc calls a container runtime makes,
 // one module per C header, C names kept, one error type (SyscallError).
 export { SyscallError, check, errnoName } from './errno';
+export { ffi } from './libc';
 export * from './fcntl';
+export * from './file';
 export * from './mount';
 export * from './prctl';
 export * from './sched';
 export * from './signal';
 export * from './stat';
 export * from './unistd';
-export { cloneFlagNames, exec, findExecutable, spawnInNamespaces } from './process';

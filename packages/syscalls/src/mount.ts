@@ -39,10 +39,8 @@ export const UmountFlags = {
 } as const;
 export const { MNT_FORCE, MNT_DETACH } = UmountFlags;
 
-const mount_ = declare<
-  (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number
->('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-const umount2_ = declare<(target: string, flags: number) => number>('int umount2(const char *target, int flags)');
+const mount_ = declare('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+const umount2_ = declare('int umount2(const char *target, int flags)');
 
 // #region mount
 /**

@@ -4,7 +4,7 @@ import { declare } from './libc';
 
 export const PR_SET_PDEATHSIG = 1;
 
-const prctl_ = declare<(option: number, ...typedArgs: unknown[]) => number>('int prctl(int option, ...)');
+const prctl_ = declare('int prctl(int option, ...)');
 
 /**
  * Asks the kernel to send `signum` to the caller when its parent thread dies.

@@ -33,8 +33,8 @@ export const namespaceFiles: Record<keyof typeof CloneFlags, string> = {
   CLONE_NEWNET: 'net',
 };
 
-const unshare_ = declare<(flags: number) => number>('int unshare(int flags)');
-const setns_ = declare<(fd: number, nstype: number) => number>('int setns(int fd, int nstype)');
+const unshare_ = declare('int unshare(int flags)');
+const setns_ = declare('int setns(int fd, int nstype)');
 
 /** Moves the calling thread into new namespaces. https://man7.org/linux/man-pages/man2/unshare.2.html */
 export function unshare(flags: number): void {

@@ -2,24 +2,56 @@
 import { check } from './errno';
 import { declare } from './libc';
 
-/** Signals numbered below this are the classic ones; above are the real-time ones. */
+/** Signals numbered below this are the classic ones (1-31) and the real-time ones (32-64). */
 export const NSIG = 65;
-export const SIG_SETMASK = 2;
 
-const signal_ = declare<(signum: number, handler: null) => bigint | null>('void *signal(int signum, void *handler)');
-const sigprocmask_ = declare<(how: number, set: Buffer, oldset: null) => number>(
-  'int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)',
-);
+/** `how` for sigprocmask(2). */
+export const SigprocmaskHow = {
+  SIG_BLOCK: 0,
+  SIG_UNBLOCK: 1,
+  SIG_SETMASK: 2,
+} as const;
+export const { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK } = SigprocmaskHow;
 
-/** Sets the disposition of `signum` to the default (SIG_DFL, the NULL handler). https://man7.org/linux/man-pages/man2/signal.2.html */
-export function signalDefault(signum: number): void {
-  const previous = signal_(signum, null);
-  // SIG_ERR is (void *)-1.
-  if (previous === -1n || previous === 0xffffffffffffffffn) check(-1, 'signal');
+/** glibc's sigset_t: 1024 bits, of which the kernel uses the first 64. */
+export const SIZEOF_SIGSET_T = 128;
+/**
+ * glibc's struct sigaction on 64-bit Linux: the handler (8 bytes; 0 is SIG_DFL, 1 is
+ * SIG_IGN), the mask (a sigset_t), then the flags and the restorer.
+ */
+export const SIZEOF_SIGACTION = 152;
+
+const sigaction_ = declare('int sigaction(int signum, const uint8_t *act, uint8_t *oldact)');
+const sigprocmask_ = declare('int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)');
+
+/**
+ * Reads (into `oldact`) and/or sets (from `act`) how `signum` is handled; each is a
+ * struct sigaction of SIZEOF_SIGACTION bytes, or null. https://man7.org/linux/man-pages/man2/sigaction.2.html
+ */
+export function sigaction(signum: number, act: Buffer | null, oldact: Buffer | null): void {
+  check(sigaction_(signum, act, oldact), 'sigaction');
 }
 
-/** Unblocks every signal in the calling thread. https://man7.org/linux/man-pages/man2/sigprocmask.2.html */
-export function unblockAllSignals(): void {
-  // sigset_t is 1024 bits in glibc; all zero is the empty set.
-  check(sigprocmask_(SIG_SETMASK, Buffer.alloc(128), null), 'sigprocmask');
+/** A struct sigaction that sets the default disposition (SIG_DFL), with an empty mask and no flags. */
+export function defaultAction(): Buffer {
+  return Buffer.alloc(SIZEOF_SIGACTION);
+}
+
+/**
+ * Changes (from `set`, per `how`) and/or reads (into `oldset`) the calling thread's
+ * signal mask; each is a sigset_t of SIZEOF_SIGSET_T bytes, or null.
+ * https://man7.org/linux/man-pages/man2/sigprocmask.2.html
+ */
+export function sigprocmask(how: number, set: Buffer | null, oldset: Buffer | null): void {
+  check(sigprocmask_(how, set, oldset), 'sigprocmask');
+}
+
+/** A sigset_t holding `signals` (sigemptyset(3) and sigaddset(3) in one). */
+export function sigset(...signals: number[]): Buffer {
+  const set = Buffer.alloc(SIZEOF_SIGSET_T);
+  for (const signum of signals) {
+    const bit = signum - 1;
+    set[bit >> 3]! |= 1 << (bit & 7);
+  }
+  return set;
 }

@@ -12,10 +12,8 @@ export const FilesystemMagic = {
   TMPFS_MAGIC: 0x01021994,
 } as const;
 
-const mknod_ = declare<(path: string, mode: number, dev: bigint) => number>(
-  'int mknod(const char *path, uint32_t mode, uint64_t dev)',
-);
-const statfs_ = declare<(path: string, buf: Buffer) => number>('int statfs(const char *path, _Out_ uint8_t *buf)');
+const mknod_ = declare('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+const statfs_ = declare('int statfs(const char *path, _Out_ uint8_t *buf)');
 
 /** A device number from its major and minor parts, as makedev(3) builds it. */
 export function makedev(major: number, minor: number): bigint {

@@ -2,25 +2,17 @@
 import { check } from './errno';
 import { declare } from './libc';
 
-const sethostname_ = declare<(name: string, len: number) => number>(
-  'int sethostname(const char *name, size_t len)',
-);
-const gethostname_ = declare<(name: Buffer, len: number) => number>(
-  'int gethostname(_Out_ uint8_t *name, size_t len)',
-);
-const chroot_ = declare<(path: string) => number>('int chroot(const char *path)');
-const chdir_ = declare<(path: string) => number>('int chdir(const char *path)');
-const fchdir_ = declare<(fd: number) => number>('int fchdir(int fd)');
-const getpid_ = declare<() => number>('int getpid(void)');
-const geteuid_ = declare<() => number>('uint32_t geteuid(void)');
-const close_ = declare<(fd: number) => number>('int close(int fd)');
-const closeRange_ = declare<(first: number, last: number, flags: number) => number>(
-  'int close_range(uint32_t first, uint32_t last, int flags)',
-);
-const execve_ = declare<(path: string, argv: (string | null)[], envp: (string | null)[]) => number>(
-  'int execve(const char *path, const char **argv, const char **envp)',
-);
-const syscall_ = declare<(number: number, ...typedArgs: unknown[]) => number>('long syscall(long number, ...)');
+const sethostname_ = declare('int sethostname(const char *name, size_t len)');
+const gethostname_ = declare('int gethostname(_Out_ uint8_t *name, size_t len)');
+const chroot_ = declare('int chroot(const char *path)');
+const chdir_ = declare('int chdir(const char *path)');
+const fchdir_ = declare('int fchdir(int fd)');
+const getpid_ = declare('int getpid(void)');
+const geteuid_ = declare('uint32_t geteuid(void)');
+const close_ = declare('int close(int fd)');
+const closeRange_ = declare('int close_range(uint32_t first, uint32_t last, int flags)');
+const execve_ = declare('int execve(const char *path, const char **argv, const char **envp)');
+const syscall_ = declare('long syscall(long number, ...)');
 
 /** Sets the hostname of the caller's UTS namespace. https://man7.org/linux/man-pages/man2/sethostname.2.html */
 export function sethostname(name: string): void {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import test from 'ava';
 import { CLONE_NEWUSER, SyscallError, chroot, errnoName, umount2, unshare } from '../src/index';
-import { isRoot } from '../src/testing';
+import { isRoot, learnerEnvironment } from '@samples/testing';
 
 test('ENOENT is reported like a Node system error, with the path', (t) => {
   const error = t.throws(() => chroot('/nonexistent/rootfs'), { instanceOf: SyscallError });
@@ -39,7 +39,7 @@ test('errno names come from Node own table', (t) => {
   const result = spawnSync(
     'setpriv',
     ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '--require', 'tsx/cjs', script],
-    { encoding: 'utf8', cwd: path.join(__dirname, '..'), env: { ...process.env, HOME: '/tmp' } },
+    { encoding: 'utf8', cwd: path.join(__dirname, '..'), env: learnerEnvironment({ HOME: '/tmp' }) },
   );
   t.is(result.stderr, '');
   const reported = JSON.parse(result.stdout) as Record<string, string>;

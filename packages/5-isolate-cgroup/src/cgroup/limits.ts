@@ -1,5 +1,6 @@
 // Resource limits as people write them (--memory 100m, --pids 64, --cpus 0.5).
-import { CliError, ExitStatus } from '@samples/syscalls/cli';
+import os from 'node:os';
+import { CliError, ExitStatus, type OptionSpec } from '@samples/runtime';
 
 export interface Limits {
   /** Bytes of memory (RAM; swap is not allowed on top). */
@@ -8,6 +9,22 @@ export interface Limits {
   readonly pids?: number;
   /** CPUs' worth of time (0.5 = half of one CPU), or undefined for no limit. */
   readonly cpus?: number;
+}
+
+/** The options that set them, as every stage from 5 on has them. */
+export const limitOptions = {
+  memory: { value: 'SIZE', description: 'memory limit, like 100m or 1g', default: '256m' },
+  pids: { value: 'N', description: 'most processes and threads at once (default: no limit)' },
+  cpus: { value: 'N', description: 'CPU time, in CPUs: 0.5 is half of one (default: no limit)' },
+} satisfies Record<string, OptionSpec>;
+
+/** The limits those options ask for; one line and status 2 for a value that makes no sense. */
+export function parseLimits(options: { memory: string; pids?: string | undefined; cpus?: string | undefined }): Limits {
+  return {
+    memory: parseSize(options.memory),
+    ...(options.pids !== undefined && { pids: parseCount(options.pids) }),
+    ...(options.cpus !== undefined && { cpus: parseCpus(options.cpus) }),
+  };
 }
 
 const units: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -29,20 +46,13 @@ export function parseCount(text: string, option = 'pids'): number {
   return Number(text);
 }
 
-export function parseCpus(text: string): number {
+export function parseCpus(text: string, available = os.availableParallelism()): number {
   const cpus = Number(text);
-  if (!/^\d*\.?\d+$/.test(text) || !(cpus >= 0.01)) {
-    throw new CliError(`--cpus ${text}: give a number of CPUs of at least 0.01, like 0.5 or 2`, ExitStatus.USAGE);
+  // As Docker: more CPUs than the machine has would be no limit at all.
+  if (!/^\d*\.?\d+$/.test(text) || !(cpus >= 0.01) || cpus > available) {
+    throw new CliError(`--cpus ${text}: give a number of CPUs from 0.01 to ${available} (this machine has ${available}), like 0.5`, ExitStatus.USAGE);
   }
   return cpus;
-}
-
-/** 104857600 -> '100 MiB', for messages. */
-export function formatSize(bytes: number): string {
-  for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
-  }
-  return `${bytes} bytes`;
 }
 
 /** CFS bandwidth: the container may run `quota` µs in every `period` µs. */

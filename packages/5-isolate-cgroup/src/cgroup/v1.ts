@@ -1,9 +1,8 @@
 // cgroup v1: one hierarchy per controller, each with its own directory for the container.
-import fs from 'node:fs';
 import path from 'node:path';
-import { killAll, parseProcCgroup, readKeyedFile, removeDirectory } from './files';
-import type { Cgroup, CgroupOptions } from './index';
+import { destroyAfterFailure, forEachThenThrow, killAll, parseProcCgroup, readKeyedFile, removeDirectory } from './files';
 import { CPU_PERIOD_US, cpuQuota } from './limits';
+import type { Cgroup, CgroupFiles, Settings } from './types';
 
 // #region files
 export const V1 = {
@@ -11,6 +10,8 @@ export const V1 = {
   MEMORY_LIMIT: 'memory.limit_in_bytes',
   /** Memory plus swap; present only where swap accounting is on. */
   MEMSW_LIMIT: 'memory.memsw.limit_in_bytes',
+  /** The highest usage since it was last reset (by writing 0 to it). */
+  MEMORY_MAX_USAGE: 'memory.max_usage_in_bytes',
   /** "oom_kill N" counts the OOM killer's kills. */
   OOM_CONTROL: 'memory.oom_control',
   PIDS_MAX: 'pids.max',
@@ -19,9 +20,7 @@ export const V1 = {
 } as const;
 // #endregion
 
-type Settings = Required<Omit<CgroupOptions, 'layout'>>;
-
-export function createV1({ name, limits, root, selfCgroup, trace }: Settings): Cgroup {
+export function newV1({ name, limits, root, selfCgroup, trace, files }: Settings): Cgroup {
   const own = parseProcCgroup(selfCgroup);
   // Below this runtime's own cgroup in each hierarchy, so that limits on the caller still bind.
   const dirOf = (controller: string) => {
@@ -36,43 +35,58 @@ export function createV1({ name, limits, root, selfCgroup, trace }: Settings): C
   if (limits.cpus !== undefined) controllers.push({ controller: 'cpu', dir: cpu });
 
   const made: string[] = [];
+  let limitReached = 0;
   const cgroup: Cgroup = {
     version: 1,
     paths: controllers.map(({ dir }) => dir),
-    add(pid) {
-      for (const dir of made) fs.writeFileSync(path.join(dir, V1.PROCS), String(pid));
+    create() {
+      try {
+        for (const { controller, dir } of controllers) {
+          files.mkdir(dir);
+          made.push(dir);
+          trace(`cgroup v1 (${controller}): ${dir}`);
+        }
+        files.write(path.join(memory, V1.MEMORY_LIMIT), String(limits.memory));
+        // Without this the container would swap instead of meeting its limit.
+        if (files.exists(path.join(memory, V1.MEMSW_LIMIT))) files.write(path.join(memory, V1.MEMSW_LIMIT), String(limits.memory));
+        if (limits.pids !== undefined) files.write(path.join(pids, V1.PIDS_MAX), String(limits.pids));
+        if (limits.cpus !== undefined) {
+          files.write(path.join(cpu, V1.CPU_PERIOD), String(CPU_PERIOD_US));
+          files.write(path.join(cpu, V1.CPU_QUOTA), String(cpuQuota(limits.cpus)));
+        }
+      } catch (error) {
+        destroyAfterFailure(cgroup);
+        throw error;
+      }
     },
-    oomKills() {
-      return readKeyedFile(path.join(memory, V1.OOM_CONTROL)).get('oom_kill') ?? 0;
+    add(pid) {
+      for (const dir of made) files.write(path.join(dir, V1.PROCS), String(pid));
+    },
+    memoryEvents() {
+      // v1 counts no "limit reached" events where memory+swap is limited too (its
+      // memory.failcnt stays 0), but the high-water mark shows it: read, then reset.
+      const highest = path.join(memory, V1.MEMORY_MAX_USAGE);
+      if (Number(files.read(highest)) >= limits.memory) {
+        limitReached++;
+        files.write(highest, '0');
+      }
+      return { limitReached, oomKills: readKeyedFile(files, path.join(memory, V1.OOM_CONTROL)).get('oom_kill') ?? 0 };
     },
     destroy() {
-      for (const dir of [...made].reverse()) {
-        killAll(path.join(dir, V1.PROCS));
-        removeDirectory(dir);
-      }
-      made.length = 0;
+      // Every hierarchy's directory, even when one of them fails.
+      forEachThenThrow([...made].reverse(), (dir) => {
+        removeV1(files, dir);
+        made.splice(made.indexOf(dir), 1);
+      });
     },
   };
 
-  try {
-    for (const { controller, dir } of controllers) {
-      fs.mkdirSync(dir);
-      made.push(dir);
-      trace(`cgroup v1 (${controller}): ${dir}`);
-    }
-    fs.writeFileSync(path.join(memory, V1.MEMORY_LIMIT), String(limits.memory));
-    // Without this the container would swap instead of meeting its limit.
-    if (fs.existsSync(path.join(memory, V1.MEMSW_LIMIT))) {
-      fs.writeFileSync(path.join(memory, V1.MEMSW_LIMIT), String(limits.memory));
-    }
-    if (limits.pids !== undefined) fs.writeFileSync(path.join(pids, V1.PIDS_MAX), String(limits.pids));
-    if (limits.cpus !== undefined) {
-      fs.writeFileSync(path.join(cpu, V1.CPU_PERIOD), String(CPU_PERIOD_US));
-      fs.writeFileSync(path.join(cpu, V1.CPU_QUOTA), String(cpuQuota(limits.cpus)));
-    }
-  } catch (error) {
-    cgroup.destroy();
-    throw error;
-  }
   return cgroup;
+}
+
+/** Kills what is left in one hierarchy's directory of a container, and removes it. */
+export function removeV1(files: CgroupFiles, dir: string): void {
+  if (!files.exists(dir)) return;
+  killAll(files, path.join(dir, V1.PROCS));
+  removeDirectory(files, dir);
 }

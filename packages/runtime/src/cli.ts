@@ -1,11 +1,9 @@
 // The command-line plumbing every stage shares: options, the step trace, waiting for
 // the container, and turning any failure into one line and an exit status.
-// Not libc: it lives here so that no stage has to copy it.
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { SyscallError } from './errno';
-import { CLOSE_RANGE_CLOEXEC, MAX_FD, close_range, getpid } from './unistd';
+import { CLOSE_RANGE_CLOEXEC, MAX_FD, SyscallError, close_range, getpid } from '@samples/syscalls';
 
 /** Exit statuses, as `docker run` uses them. */
 export const ExitStatus = {
@@ -165,14 +163,35 @@ export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null)
 /** How long a container has to exit after SIGTERM before it is killed. */
 const STOP_TIMEOUT_MS = 5000;
 
+/** The signals with which a user or a supervisor asks the runtime to stop. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/**
+ * Where a stop signal goes. Until a container runs, it is kept for it: a signal that
+ * found no listener would end the runtime at once, half-way through its setup, with
+ * whatever it had made (a cgroup, a mount) left on the host.
+ */
+let onStopSignal: (signal: StopSignal) => void = (signal) => pendingSignals.push(signal);
+const pendingSignals: StopSignal[] = [];
+
+/** From now until the process exits, the runtime handles stop signals itself. */
+function routeStopSignals(): void {
+  for (const signal of STOP_SIGNALS) process.on(signal, () => onStopSignal(signal));
+}
+
 /**
  * Waits for the container's first process and returns its exit status. Meanwhile the
  * runtime stands in for the container: SIGTERM and SIGHUP are passed on (then SIGKILL
  * if it is still running after a grace period); a second Ctrl-C kills it. The first
  * Ctrl-C is left to the terminal, which sent it to the container's foreground
  * processes already (or passed on, when there is no terminal).
+ *
+ * `started` resolves once the command runs (the child has exec'd). Until then the
+ * signals are held back: the child is PID 1 of its namespace, and the kernel drops
+ * signals to a PID 1 that has not set up a handler for them (Node's would never run).
  */
-export function waitForExit(child: ChildProcess): Promise<number> {
+export function waitForExit(child: ChildProcess, started: Promise<unknown> = Promise.resolve()): Promise<number> {
   return new Promise((resolve, reject) => {
     let interrupts = 0;
     let killTimer: NodeJS.Timeout | undefined;
@@ -180,25 +199,31 @@ export function waitForExit(child: ChildProcess): Promise<number> {
       child.kill(signal);
       killTimer ??= setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     };
-    const onTerm = () => stop('SIGTERM');
-    const onHup = () => stop('SIGHUP');
-    const onInt = () => {
-      interrupts++;
-      if (interrupts > 1) child.kill('SIGKILL');
+    const forward = (signal: StopSignal) => {
+      if (signal === 'SIGTERM' || signal === 'SIGHUP') stop(signal);
+      else if (signal === 'SIGQUIT') child.kill('SIGQUIT');
+      else if (++interrupts > 1) child.kill('SIGKILL');
       else if (!process.stdin.isTTY) child.kill('SIGINT');
     };
-    const onQuit = () => child.kill('SIGQUIT');
-    process.on('SIGTERM', onTerm).on('SIGHUP', onHup).on('SIGINT', onInt).on('SIGQUIT', onQuit);
-    const cleanup = () => {
+    const held: StopSignal[] = pendingSignals.splice(0);
+    onStopSignal = (signal) => held.push(signal);
+    const release = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      onStopSignal = forward;
+      for (const signal of held.splice(0)) forward(signal);
+    };
+    started.then(release, release); // a failed start is the caller's to report
+    const done = () => {
       clearTimeout(killTimer);
-      process.off('SIGTERM', onTerm).off('SIGHUP', onHup).off('SIGINT', onInt).off('SIGQUIT', onQuit);
+      // The runtime is cleaning up: a late signal must not cut that short.
+      onStopSignal = () => {};
     };
     child.once('error', (error) => {
-      cleanup();
+      done();
       reject(error);
     });
     child.once('exit', (code, signal) => {
-      cleanup();
+      done();
       resolve(exitStatusOf(code, signal));
     });
   });
@@ -208,11 +233,15 @@ export function waitForExit(child: ChildProcess): Promise<number> {
 export function describeFailure(error: unknown): { message: string; exitStatus: number } {
   if (error instanceof CliError) return { message: error.message, exitStatus: error.exitStatus };
   const { code, syscall, path } = error as NodeJS.ErrnoException;
-  if ((syscall === 'execve' || syscall?.startsWith('spawn')) && (code === 'ENOENT' || code === 'EACCES')) {
+  if (syscall === 'execve' || syscall?.startsWith('spawn')) {
     const command = path ?? '';
-    return code === 'ENOENT'
-      ? { message: `command not found: ${command}`, exitStatus: ExitStatus.NOT_FOUND }
-      : { message: `permission denied: ${command} is not executable`, exitStatus: ExitStatus.NOT_EXECUTABLE };
+    const cannotRun = (why: string) => ({ message: `cannot run ${command}: ${why}`, exitStatus: ExitStatus.NOT_EXECUTABLE });
+    // Node's spawn reports a directory as EACCES, as execve does.
+    if (code === 'EISDIR' || (code === 'EACCES' && command.includes('/') && isDirectory(command))) return cannotRun('it is a directory');
+    if (code === 'ENOENT') return { message: `command not found: ${command}`, exitStatus: ExitStatus.NOT_FOUND };
+    if (code === 'EACCES') return cannotRun('permission denied (it is not executable)');
+    if (code === 'ENOEXEC') return cannotRun('it is not a program this kernel can run (exec format error)');
+    if (code === 'ETXTBSY') return cannotRun('the file is open for writing (text file busy)');
   }
   if (error instanceof SyscallError) {
     return { message: error.hint ? `${error.message}: ${error.hint}` : error.message, exitStatus: ExitStatus.RUNTIME };
@@ -220,6 +249,10 @@ export function describeFailure(error: unknown): { message: string; exitStatus: 
   if (error instanceof Error && 'code' in error) return { message: error.message, exitStatus: ExitStatus.RUNTIME };
   // Anything else is a bug in the runtime: show all of it.
   return { message: error instanceof Error ? (error.stack ?? error.message) : String(error), exitStatus: ExitStatus.RUNTIME };
+}
+
+function isDirectory(file: string): boolean {
+  return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 type Entry = () => number | Promise<number>;
@@ -255,7 +288,10 @@ function dispatch({ run, child }: StageCommands): Promise<number> {
   // container: Node passes on any fd not marked close-on-exec.
   close_range(3, MAX_FD, CLOSE_RANGE_CLOEXEC);
   const [command, ...argv] = process.argv.slice(2);
-  if (command === 'run') return run(argv);
+  if (command === 'run') {
+    routeStopSignals();
+    return run(argv);
+  }
   if (command === 'child' && child && argv.length > 0) return child(argv as [string, ...string[]]);
   throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
 }
@@ -269,5 +305,3 @@ export function requireContainerInit(): void {
     throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
   }
 }
-
-export { selfCommand } from './reexec';

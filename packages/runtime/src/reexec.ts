@@ -45,9 +45,9 @@ export function bundle(entry: string, outfile = defaultOutfile(entry)): string {
     write: false,
     logLevel: 'silent',
   });
-  // koffi stays outside the bundle; point the bundle at the copy this package uses,
-  // since the bundle's folder has no node_modules of its own with koffi in it.
-  const koffi = JSON.stringify(require.resolve('koffi'));
+  // koffi stays outside the bundle; point the bundle at the copy @samples/syscalls
+  // uses, since the bundle's folder has no node_modules of its own with koffi in it.
+  const koffi = JSON.stringify(require.resolve('koffi', { paths: [path.dirname(require.resolve('@samples/syscalls'))] }));
   const output = (extension: string) => result.outputFiles.find((file) => file.path.endsWith(extension))!.text;
   const code = output('.cjs').replaceAll('require("koffi")', `require(${koffi})`);
   const inputs = Object.keys(result.metafile.inputs).map((input) => path.resolve(input));

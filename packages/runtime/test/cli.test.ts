@@ -1,5 +1,5 @@
 import test from 'ava';
-import { SyscallError } from '../src/index';
+import { SyscallError } from '@samples/syscalls';
 import { CliError, ExitStatus, describeFailure, exitStatusOf, parseArgs, usage } from '../src/cli';
 
 const program = {
@@ -52,7 +52,16 @@ test('exit status: the code, or 128+N for signal N', (t) => {
 test('failures become one line and the status docker run would give', (t) => {
   t.deepEqual(describeFailure(new SyscallError(2, 'execve', 'nosuch')), { message: 'command not found: nosuch', exitStatus: 127 });
   t.deepEqual(describeFailure(new SyscallError(13, 'execve', '/x')), {
-    message: 'permission denied: /x is not executable',
+    message: 'cannot run /x: permission denied (it is not executable)',
+    exitStatus: 126,
+  });
+  t.deepEqual(describeFailure(new SyscallError(21, 'execve', '/tmp')), { message: 'cannot run /tmp: it is a directory', exitStatus: 126 });
+  t.deepEqual(describeFailure(Object.assign(new Error('spawn /tmp EACCES'), { code: 'EACCES', syscall: 'spawn /tmp', path: '/tmp' })), {
+    message: 'cannot run /tmp: it is a directory',
+    exitStatus: 126,
+  });
+  t.deepEqual(describeFailure(new SyscallError(8, 'execve', '/bin/x')), {
+    message: 'cannot run /bin/x: it is not a program this kernel can run (exec format error)',
     exitStatus: 126,
   });
   const spawnError = Object.assign(new Error('spawn nosuch ENOENT'), { code: 'ENOENT', syscall: 'spawn nosuch', path: 'nosuch' });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type Implementation } from 'ava';
+import { parseMountinfo } from '@samples/runtime';
 
 /** Root, which creating namespaces needs. CI runs as root. */
 export const isRoot = process.getuid?.() === 0;
@@ -32,6 +33,18 @@ export interface StageResult {
   readonly stderr: string;
 }
 
+/**
+ * The environment a learner's `pnpm start` has. pnpm's shim for ava sets NODE_PATH to
+ * its store of every package, which would let a stage find a module it never declared.
+ */
+export function learnerEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { NODE_PATH: _, ...env } = process.env;
+  return { ...env, ...extra };
+}
+
+/** The pids of every runtime these helpers started, so that a test file can check what they left. */
+export const startedRuntimes = new Set<number>();
+
 /** The command line that starts a stage as its `start` script does. */
 export function stageCommand(packageDir: string, args: readonly string[]): [string, string[]] {
   return [process.execPath, ['--require', 'tsx/cjs', path.join(packageDir, 'src', 'main.ts'), 'run', ...args]];
@@ -40,7 +53,15 @@ export function stageCommand(packageDir: string, args: readonly string[]): [stri
 /** Runs a stage to the end: `pnpm start ARGS` inside `packageDir`, without pnpm. */
 export function runStage(packageDir: string, args: readonly string[], options: SpawnSyncOptions = {}): StageResult {
   const [file, argv] = stageCommand(packageDir, args);
-  const result = spawnSync(file, argv, { cwd: packageDir, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20, ...options });
+  const result = spawnSync(file, argv, {
+    cwd: packageDir,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 << 20,
+    env: learnerEnvironment(),
+    ...options,
+  });
+  if (result.pid) startedRuntimes.add(result.pid);
   if (result.error) throw result.error;
   return {
     status: result.status,
@@ -53,7 +74,9 @@ export function runStage(packageDir: string, args: readonly string[], options: S
 /** Starts a stage in the background, for tests that look at the host while it runs. */
 export function startStage(packageDir: string, args: readonly string[]) {
   const [file, argv] = stageCommand(packageDir, args);
-  return spawn(file, argv, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const runtime = spawn(file, argv, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'], env: learnerEnvironment() });
+  if (runtime.pid) startedRuntimes.add(runtime.pid);
+  return runtime;
 }
 
 /**
@@ -66,7 +89,7 @@ export async function startStageUntilReady(packageDir: string, args: readonly st
   const exited = new Promise<number | null>((resolve) => runtime.once('exit', (code) => resolve(code)));
   const output = collectOutput(runtime);
   try {
-    await waitFor(() => output.text.includes('ready'), timeoutMs);
+    await waitFor('the container to print "ready"', () => output.text.includes('ready'), timeoutMs, () => `its output was:\n${output.text}`);
   } catch (error) {
     runtime.kill('SIGTERM');
     await exited;
@@ -86,26 +109,27 @@ export function runStageUnprivileged(packageDir: string, args: readonly string[]
   const result = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', file, ...argv], {
     cwd: packageDir,
     encoding: 'utf8',
-    env: { ...process.env, HOME: os.tmpdir() },
+    env: learnerEnvironment({ HOME: os.tmpdir() }),
   });
   if (result.error) throw result.error;
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** "mount-point fstype" for each line of a mountinfo text (/proc/<pid>/mountinfo). */
-export function parseMountinfo(text: string): string[] {
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const fields = line.split(' ');
-      return `${fields[4]} ${fields[fields.indexOf('-') + 1]}`;
-    });
+/** "mount-point fstype" for each mount of a mountinfo text (/proc/<pid>/mountinfo). */
+export function mountsOf(mountinfo: string): string[] {
+  return parseMountinfo(mountinfo).map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`);
 }
 
-/** The host's mount table: mount point and filesystem type of each mount, sorted. */
-export function hostMounts(): string[] {
-  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).sort();
+/**
+ * The host's mounts at or below `dir` (mount point and filesystem type), sorted: a test
+ * looks only at the places its own containers use, since other programs (a learner's
+ * container in another terminal) may mount elsewhere meanwhile.
+ */
+export function hostMounts(dir: string): string[] {
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
+    .filter(({ mountPoint }) => mountPoint === dir || mountPoint.startsWith(`${dir}/`))
+    .map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`)
+    .sort();
 }
 
 /** `register` where `available` holds; elsewhere a test skipped with the reason in its title. */
@@ -127,12 +151,62 @@ export function compileStatic(source: string, output: string): void {
   }
 }
 
-/** Resolves once `predicate` holds, polling; rejects after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolves once `predicate` holds, polling. After `timeoutMs` it rejects with an error
+ * that names `what` it waited for, and adds `context()` (a screen, an output) if given.
+ */
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 10_000, context?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${context ? `\n${context()}` : ''}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Whether tmux is here, for the tests that need a real terminal. */
+export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+/**
+ * A real terminal: a tmux session running `command` (a shell command line). Every wait
+ * has a bound, and a wait that runs out shows the screen as it was.
+ */
+export class Terminal {
+  readonly session = `samples-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+
+  constructor(command: string, options: { cwd?: string; width?: number; height?: number } = {}) {
+    const { cwd = process.cwd(), width = 100, height = 30 } = options;
+    this.tmux('new-session', '-d', '-s', this.session, '-x', String(width), '-y', String(height), '-c', cwd, command);
+  }
+
+  /** Keys as tmux send-keys takes them: text, 'Enter', 'C-c'. */
+  type(...keys: string[]): void {
+    this.tmux('send-keys', '-t', this.session, ...keys);
+  }
+
+  /** What the terminal shows now, one line per row (tmux drops the blanks at the end of a row). */
+  screen(): string {
+    return this.tmux('capture-pane', '-p', '-t', this.session).stdout;
+  }
+
+  resize(width: number, height: number): void {
+    this.tmux('resize-window', '-t', this.session, '-x', String(width), '-y', String(height));
+  }
+
+  /** Waits until the screen satisfies `test`; the timeout's error shows the screen. */
+  async waitFor(what: string, test: (screen: string) => boolean, timeoutMs = 10_000): Promise<string> {
+    let last = '';
+    await waitFor(what, () => test((last = this.screen())), timeoutMs, () => `the screen was:\n${last}`);
+    return last;
+  }
+
+  close(): void {
+    this.tmux('kill-session', '-t', this.session);
+  }
+
+  private tmux(...args: string[]) {
+    return spawnSync('tmux', args, { encoding: 'utf8' });
   }
 }
 
@@ -196,6 +270,12 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
     const result = run(['no-such-command-here', '--flag']);
     t.is(result.status, 127);
     t.regex(result.stderr, /^[\w-]+: command not found: no-such-command-here\n$/);
+  });
+
+  test('a directory given as the command: one line, status 126', (t) => {
+    const result = run(['/tmp']);
+    t.is(result.status, 126);
+    t.regex(result.stderr, /^[\w-]+: cannot run \/tmp: it is a directory\n$/);
   });
 
   test('bad options: one line, status 2', (t) => {
