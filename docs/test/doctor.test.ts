@@ -11,7 +11,7 @@ const CHECK = /^ {2}(ok|FAIL|warn|skip) {2,}\S/;
 
 function runDoctor(prefix: string[] = []) {
   const [file, ...args] = [...prefix, process.execPath, doctor];
-  const result = spawnSync(file!, args, { encoding: 'utf8' });
+  const result = spawnSync(file, args, { encoding: 'utf8' });
   const lines = result.stdout.split('\n');
   const checks = lines.filter((line) => CHECK.test(line));
   return { status: result.status, stderr: result.stderr, lines, checks };

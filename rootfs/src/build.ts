@@ -16,15 +16,15 @@ const REQUIRED = ['sh', 'bash', 'ls', 'cat', 'ps', 'mount', 'hostname', 'head', 
 /** A shell session's usual tools, taken when the host has them. */
 const USEFUL = [
   // coreutils
-  ...['basename', 'chmod', 'chown', 'cp', 'cut', 'date', 'dd', 'df', 'dirname', 'du', 'echo', 'env', 'false', 'id', 'ln'],
-  ...['mkdir', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort'],
-  ...['stat', 'tee', 'test', '[', 'touch', 'tr', 'true', 'uname', 'uniq', 'wc', 'whoami', 'yes'],
+  'basename', 'chmod', 'chown', 'cp', 'cut', 'date', 'dd', 'df', 'dirname', 'du', 'echo', 'env', 'false', 'id', 'ln',
+  'mkdir', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort',
+  'stat', 'tee', 'test', '[', 'touch', 'tr', 'true', 'uname', 'uniq', 'wc', 'whoami', 'yes',
   // text
-  ...['grep', 'sed', 'awk', 'less', 'xargs', 'find'],
+  'grep', 'sed', 'awk', 'less', 'xargs', 'find',
   // procps: processes and memory, as the container sees them
-  ...['free', 'kill', 'pgrep', 'pkill', 'top', 'uptime'],
+  'free', 'kill', 'pgrep', 'pkill', 'top', 'uptime',
   // util-linux: the mount table and namespaces, as the container sees them
-  ...['umount', 'findmnt', 'lsns'],
+  'umount', 'findmnt', 'lsns',
   // ncurses
   'clear',
 ];

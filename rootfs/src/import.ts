@@ -159,7 +159,7 @@ function extract(
             'error',
             (error) =>
               // xz-embedded's XZ_BUF_ERROR (8): the input ended before the stream did.
-              fail(new XzError(/error code 8$/.test(error.message))),
+              fail(new XzError(error.message.endsWith('error code 8'))),
           )
         : input;
 

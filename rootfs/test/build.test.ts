@@ -184,7 +184,7 @@ test.serial('list: complete trees and incomplete ones, which the CLI says how to
 
 /** What resolveRootfs throws, as the stage would print it. */
 function resolveError(t: ExecutionContext, nameOrPath: string): string {
-  const error = t.throws(() => resolveRootfs(nameOrPath, { quiet: true }), { instanceOf: CliError }) as CliError;
+  const error = t.throws<CliError>(() => resolveRootfs(nameOrPath, { quiet: true }), { instanceOf: CliError });
   t.is(error.exitStatus, 125);
   t.false(error.message.includes('\n'), 'one line');
   return error.message;

@@ -66,6 +66,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function peakWhileSleeping(command: Command, hierarchy: MemoryHierarchy): Promise<number> {
   const runtime = spawn(command.file, command.args, { cwd: command.cwd, env: command.env, stdio: 'ignore' });
   const exited = new Promise<number | null>((resolve) => runtime.once('exit', resolve));
+  let failure: unknown;
   try {
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -76,10 +77,13 @@ async function peakWhileSleeping(command: Command, hierarchy: MemoryHierarchy): 
       if (runtime.exitCode !== null || Date.now() > deadline) throw new Error(`\`${command.args.join(' ')}\` ended before sleep ran`);
       await pause(2);
     }
-  } finally {
-    const status = await exited;
-    if (status !== 0) throw new Error(`\`${command.file} ${command.args.join(' ')}\` exited with ${status}`);
+  } catch (error) {
+    failure = error;
   }
+  // Whatever happened, the runtime is waited for; its failure to start comes first.
+  const status = await exited;
+  if (failure !== undefined) throw failure;
+  if (status !== 0) throw new Error(`\`${command.file} ${command.args.join(' ')}\` exited with ${status}`);
 }
 
 function descendants(pid: number): number[] {

@@ -39,7 +39,7 @@ export function runOnce(command: Command): Promise<{ start: number; end: number 
       env: command.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     child.once('error', reject);

@@ -32,7 +32,7 @@ testCommonBehaviour(stage);
 test('ps inside sees only the container processes; the command is PID 1', (t) => {
   const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);
   const processes = result.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
-  t.deepEqual(processes.map(([, comm]) => comm).sort(), ['ps', 'sh', 'sleep']);
+  t.deepEqual(processes.map(([, comm]) => comm ?? '').sort(), ['ps', 'sh', 'sleep']);
   t.is(processes.find(([, comm]) => comm === 'sh')?.[0], '1');
 });
 
