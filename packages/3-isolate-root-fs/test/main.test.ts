@@ -3,11 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs';
+import { mountsUnder } from '@samples/runtime';
 import {
   canCompileStatic,
   compileStatic,
   containerPid,
-  hostMounts,
+  describeMounts,
   isRoot,
   rootTest,
   runStage,
@@ -24,8 +25,10 @@ const test = rootTest.serial;
 const stage = path.join(__dirname, '..');
 // Built on first use: only where the tests that use it run.
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
+/** The host's mounts where this stage's containers mount: a learner may mount elsewhere meanwhile. */
+const hostMounts = () => describeMounts(mountsUnder(rootfs));
 const procMount = path.join(rootfs, 'proc');
-const isProcMounted = () => hostMounts(rootfs).includes(`${procMount} proc`);
+const isProcMounted = () => hostMounts().includes(`${procMount} proc`);
 
 // The escape is a small C program (escape/chroot-escape.c), compiled by the test.
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
@@ -53,23 +56,23 @@ test('the host hostname is unchanged; the container is "container"', (t) => {
 });
 
 test('proc is mounted on the rootfs while it runs (no mount namespace), and gone afterwards', async (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo ready; sleep 30']);
   t.true(isProcMounted(), 'without a mount namespace, the host sees the container proc');
   runtime.kill('SIGTERM'); // the runtime stops the container and cleans up
   await exited;
-  t.deepEqual(hostMounts(rootfs), before);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('after the command is killed, nothing is left mounted', (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   t.is(runStage(stage, ['sh', '-c', 'kill -KILL $$; sleep 1; exit 3']).status, 3, 'PID 1 ignores its own SIGKILL');
   t.is(runStage(stage, ['no-such-command']).status, 127);
-  t.deepEqual(hostMounts(rootfs), before);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('a runtime killed with SIGKILL leaves its proc mount; the next run takes it down', async (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo ready; sleep 30']);
   const container = containerPid(runtime);
   runtime.kill('SIGKILL');
@@ -78,7 +81,7 @@ test('a runtime killed with SIGKILL leaves its proc mount; the next run takes it
   await waitFor('the container to die', () => !fs.existsSync(`/proc/${container}`));
   t.true(isProcMounted(), 'nothing can clean up after SIGKILL');
   t.is(runStage(stage, ['true']).status, 0);
-  t.deepEqual(hostMounts(rootfs), before);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('a second container on the same root filesystem is refused while the first runs', async (t) => {
@@ -112,12 +115,12 @@ escapeTest('the classic chroot escape works here: a root process climbs out of i
 });
 
 test('an unknown root filesystem: one line, status 125, nothing mounted', (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   const result = runStage(stage, ['--rootfs', 'no-such-rootfs', 'true']);
   t.is(result.status, 125);
   t.is(result.stderr.trim().split('\n').length, 1);
   t.regex(result.stderr, /^3-isolate-root-fs: .*no-such-rootfs/);
-  t.deepEqual(hostMounts(rootfs), before);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('without root: one line, status 125', (t) => {

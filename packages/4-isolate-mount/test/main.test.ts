@@ -4,13 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs';
+import { mountsUnder, parseMountinfo } from '@samples/runtime';
 import {
   canCompileStatic,
   collectOutput,
   compileStatic,
-  hostMounts,
+  describeMounts,
   isRoot,
-  mountsOf,
   rootTest as test,
   runStage,
   runStageUnprivileged,
@@ -23,6 +23,8 @@ import {
 const stage = path.join(__dirname, '..');
 // Built on first use: only where the tests that use it run.
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
+/** The host's mounts where this stage's containers mount: a learner may mount elsewhere meanwhile. */
+const hostMounts = () => describeMounts(mountsUnder(rootfs));
 
 // The escape is a small C program (escape/chroot-escape.c), compiled by the test.
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
@@ -43,7 +45,7 @@ test('/ inside is the root filesystem', (t) => {
 });
 
 test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtemp, nothing of the host', (t) => {
-  const mounts = mountsOf(runStage(stage, ['cat', '/proc/self/mountinfo']).stdout);
+  const mounts = describeMounts(parseMountinfo(runStage(stage, ['cat', '/proc/self/mountinfo']).stdout));
   t.true(mounts.includes('/proc proc'));
   t.true(mounts.includes('/dev tmpfs'));
   t.true(mounts.includes('/newtemp tmpfs'));
@@ -62,13 +64,13 @@ test('/dev has null, zero, full, random, urandom and tty, and they work', (t) =>
 });
 
 test('the host mount table is unchanged while the container runs, and after', async (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   const { runtime, exited } = await startStageUntilReady(stage, ['sh', '-c', 'echo x > /newtemp/file; echo ready; sleep 30']);
-  t.deepEqual(hostMounts(rootfs), before, 'during');
+  t.deepEqual(hostMounts(), before, 'during');
   t.deepEqual(fs.readdirSync(path.join(rootfs, 'newtemp')), [], 'the tmpfs write is invisible to the host');
   runtime.kill('SIGTERM');
   await exited;
-  t.deepEqual(hostMounts(rootfs), before, 'after');
+  t.deepEqual(hostMounts(), before, 'after');
 });
 
 test('even where / is a shared mount (systemd hosts), nothing propagates to the host', async (t) => {
@@ -131,14 +133,14 @@ test('the host hostname is unchanged; the container is "container"', (t) => {
 });
 
 test('a failure half-way through setup is one line and leaves nothing', (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   // A "root filesystem" without /proc: the proc mount fails inside the child.
   const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'broken-rootfs-'));
   try {
     const result = runStage(stage, ['--rootfs', broken, 'true']);
     t.not(result.status, 0);
     t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
-    t.deepEqual(hostMounts(rootfs), before);
+    t.deepEqual(hostMounts(), before);
   } finally {
     fs.rmSync(broken, { recursive: true });
   }

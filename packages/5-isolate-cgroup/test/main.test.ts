@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import anyTest from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
-import { leases } from '@samples/runtime';
+import { leases, mountsUnder } from '@samples/runtime';
 import {
   containerPid,
-  hostMounts,
+  describeMounts,
   isRoot,
   rootTest,
   runStage,
@@ -30,6 +30,8 @@ const stage = path.join(__dirname, '..');
 const layout = isRoot ? detectLayout() : 'v1';
 // Built on first use: only where the tests that use it run.
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
+/** The host's mounts where this stage's containers mount: a learner may mount elsewhere meanwhile. */
+const hostMounts = () => describeMounts(mountsUnder(rootfs));
 const MiB = 1024 ** 2;
 
 /** The cgroups leased by the runtimes this file started, as the leases in /run name them. */
@@ -266,10 +268,10 @@ test('two containers at once get separate cgroups', async (t) => {
 });
 
 test('everything of stage 4 holds: PID 1, hostname, own mounts, host mount table unchanged', async (t) => {
-  const before = hostMounts(rootfs);
+  const before = hostMounts();
   const result = runStage(stage, ['sh', '-c', 'echo $$; hostname; grep -c " /newtemp " /proc/self/mountinfo']);
   t.is(result.stdout, '1\ncontainer\n1\n');
-  t.deepEqual(hostMounts(rootfs), before);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('bad limits: one line, status 2, nothing made', (t) => {

@@ -3,7 +3,7 @@
 // new namespaces, exec done right, and re-executing itself as the container's child.
 export * from './cli';
 export { formatBytes } from './format';
-export { isMountPoint, mountPointsUnder, parseMountinfo, readMountinfo, type Mount } from './mountinfo.cjs';
+export { isMountPoint, mountPointsUnder, mountsUnder, parseMountinfo, readMountinfo, type Mount } from './mountinfo.cjs';
 export { cloneFlagNames, exec, findExecutable, spawnInNamespaces } from './process';
 export { bundle, selfCommand } from './reexec';
 export * from './leases';

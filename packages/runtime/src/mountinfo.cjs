@@ -65,19 +65,27 @@ function readMountinfo(pid) {
 }
 
 /**
+ * The mounts at `dir` or below it, in the order they were mounted.
+ * @param {string} dir an absolute path without a trailing slash
+ * @param {Mount[]} [mounts]
+ * @returns {Mount[]}
+ */
+function mountsUnder(dir, mounts) {
+  return (mounts || readMountinfo()).filter(function (mount) {
+    return mount.mountPoint === dir || mount.mountPoint.startsWith(dir === '/' ? '/' : dir + '/');
+  });
+}
+
+/**
  * The mount points at `dir` or below it, in the order they were mounted.
  * @param {string} dir an absolute path without a trailing slash
  * @param {Mount[]} [mounts]
  * @returns {string[]}
  */
 function mountPointsUnder(dir, mounts) {
-  return (mounts || readMountinfo())
-    .map(function (mount) {
-      return mount.mountPoint;
-    })
-    .filter(function (point) {
-      return point === dir || point.startsWith(dir === '/' ? '/' : dir + '/');
-    });
+  return mountsUnder(dir, mounts).map(function (mount) {
+    return mount.mountPoint;
+  });
 }
 
 /**
@@ -91,4 +99,10 @@ function isMountPoint(dir, mounts) {
   });
 }
 
-module.exports = { parseMountinfo: parseMountinfo, readMountinfo: readMountinfo, mountPointsUnder: mountPointsUnder, isMountPoint: isMountPoint };
+module.exports = {
+  parseMountinfo: parseMountinfo,
+  readMountinfo: readMountinfo,
+  mountsUnder: mountsUnder,
+  mountPointsUnder: mountPointsUnder,
+  isMountPoint: isMountPoint,
+};

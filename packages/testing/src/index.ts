@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type Implementation } from 'ava';
-import { parseMountinfo } from '@samples/runtime';
 
 /** Root, which creating namespaces needs. CI runs as root. */
 export const isRoot = process.getuid?.() === 0;
@@ -115,21 +114,12 @@ export function runStageUnprivileged(packageDir: string, args: readonly string[]
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** "mount-point fstype" for each mount of a mountinfo text (/proc/<pid>/mountinfo). */
-export function mountsOf(mountinfo: string): string[] {
-  return parseMountinfo(mountinfo).map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`);
-}
-
 /**
- * The host's mounts at or below `dir` (mount point and filesystem type), sorted: a test
- * looks only at the places its own containers use, since other programs (a learner's
- * container in another terminal) may mount elsewhere meanwhile.
+ * Mounts as a test compares them: "mount-point fstype" each, sorted. (The mounts come
+ * from @samples/runtime's mountinfo reader: mountsUnder, parseMountinfo.)
  */
-export function hostMounts(dir: string): string[] {
-  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
-    .filter(({ mountPoint }) => mountPoint === dir || mountPoint.startsWith(`${dir}/`))
-    .map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`)
-    .sort();
+export function describeMounts(mounts: readonly { mountPoint: string; fsType: string }[]): string[] {
+  return mounts.map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`).sort();
 }
 
 /** `register` where `available` holds; elsewhere a test skipped with the reason in its title. */
