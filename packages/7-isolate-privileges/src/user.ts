@@ -52,6 +52,14 @@ function isNumber(text: string | undefined): boolean {
   return text !== undefined && /^\d+$/.test(text);
 }
 
+/** Who named the user, for the messages: the option, or (stage 9) the image's config. */
+export interface UserOrigin {
+  readonly name: string;
+  readonly exitStatus: number;
+}
+
+export const USER_OPTION: UserOrigin = { name: '--user', exitStatus: ExitStatus.USAGE };
+
 // #region resolve
 /**
  * `--user USER[:GROUP]`, each a name or a number. A name must be in the image's
@@ -59,16 +67,16 @@ function isNumber(text: string | undefined): boolean {
  * group is the user's own, and the supplementary groups those of /etc/group that
  * list the user; with one, there are none.
  */
-export function resolveUser(spec: string, passwd: string, group: string): ContainerUser {
+export function resolveUser(spec: string, passwd: string, group: string, origin: UserOrigin = USER_OPTION): ContainerUser {
   const [userPart = '', groupPart] = spec.split(':', 2);
   if (userPart === '' || groupPart === '') {
-    throw new CliError(`--user takes USER[:GROUP], names or numbers (e.g. 1000:1000 or nobody): not "${spec}"`, ExitStatus.USAGE);
+    throw new CliError(`${origin.name} takes USER[:GROUP], names or numbers (e.g. 1000:1000 or nobody): not "${spec}"`, origin.exitStatus);
   }
   const users = parsePasswd(passwd);
   const groups = parseGroup(group);
   const entry = isNumber(userPart) ? users.find((user) => user.uid === Number(userPart)) : users.find((user) => user.name === userPart);
   if (entry === undefined && !isNumber(userPart)) {
-    throw new CliError(`--user: no user "${userPart}" in the image's /etc/passwd: give a number, or a name it has`, ExitStatus.USAGE);
+    throw new CliError(`${origin.name}: no user "${userPart}" in the image's /etc/passwd: give a number, or a name it has`, origin.exitStatus);
   }
   const uid = entry?.uid ?? Number(userPart);
   const home = entry?.home ?? '/';
@@ -78,7 +86,7 @@ export function resolveUser(spec: string, passwd: string, group: string): Contai
   }
   const named = isNumber(groupPart) ? undefined : groups.find((candidate) => candidate.name === groupPart);
   if (!isNumber(groupPart) && named === undefined) {
-    throw new CliError(`--user: no group "${groupPart}" in the image's /etc/group: give a number, or a name it has`, ExitStatus.USAGE);
+    throw new CliError(`${origin.name}: no group "${groupPart}" in the image's /etc/group: give a number, or a name it has`, origin.exitStatus);
   }
   return { uid, gid: named?.gid ?? Number(groupPart), groups: [], home };
 }
