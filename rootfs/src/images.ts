@@ -19,11 +19,50 @@ export interface Marker {
   readonly created: string;
   readonly files: number;
   readonly bytes: number;
+  /** Set on a layered image: its folder holds this marker only, its files are in layersDir(). */
+  readonly image?: ImageRecord;
+}
+
+/** A layered image, as `pnpm rootfs import` recorded it from an OCI layout or a `docker save` tarball. */
+export interface ImageRecord {
+  readonly format: 'oci-layout' | 'docker-save';
+  /** os/architecture[/variant], as OCI names them: linux/amd64. */
+  readonly platform: string;
+  /** Bottom first, as the manifest lists them. Each is stored once in layersDir(), by its DiffID. */
+  readonly layers: readonly { readonly digest: string; readonly files: number; readonly bytes: number }[];
+  readonly config: ImageConfig;
+}
+
+/** What of the image's config the runtime uses (OCI config.md's `config` object; Docker's names). */
+export interface ImageConfig {
+  readonly Env?: readonly string[];
+  readonly Entrypoint?: readonly string[];
+  readonly Cmd?: readonly string[];
+  readonly WorkingDir?: string;
+  readonly User?: string;
 }
 
 /** Where named root filesystems live: <repo>/rootfs/images/<name> (gitignored). Overridable by env SAMPLES_ROOTFS_DIR (tests use a temp dir). */
 export function imagesDir(): string {
   return path.resolve(process.env.SAMPLES_ROOTFS_DIR || path.join(repositoryRoot(), 'rootfs', 'images'));
+}
+
+/**
+ * Where the layers of layered images live, each once, by digest: beside imagesDir()
+ * (<repo>/rootfs/layers), so that the variable that moves one moves both.
+ */
+export function layersDir(): string {
+  return path.join(path.dirname(imagesDir()), 'layers');
+}
+
+/**
+ * Where containers keep their own layer (overlayfs's upper and work directories) while
+ * they run: beside the layers, so that on one filesystem with them (see
+ * packages/9-isolate-image/src/overlay.ts). SAMPLES_CONTAINERS_DIR moves it, for a
+ * repository on a filesystem that cannot hold overlay's upper directories.
+ */
+export function containersDir(): string {
+  return path.resolve(process.env.SAMPLES_CONTAINERS_DIR || path.join(path.dirname(imagesDir()), 'containers'));
 }
 
 /**
@@ -86,16 +125,19 @@ const WORK_FOLDER = /^\.(.+)\.(partial|old|discarded)-(\d+)$/;
 /**
  * Makes the hidden folder to build `target` in, beside it (so that the final rename stays
  * on one filesystem). Work folders that processes now gone left behind (killed with
- * SIGKILL, or a power cut) are removed first: all of them in imagesDir(), which is ours,
- * and those of `target` elsewhere.
+ * SIGKILL, or a power cut) are removed first: all of them in imagesDir() and in the
+ * layer store, which are ours, and those of `target` elsewhere.
  */
 export function startTree(target: string): string {
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
   for (const name of fs.readdirSync(parent)) {
     const [, tree, , pid] = WORK_FOLDER.exec(name) ?? [];
-    if (pid === undefined || (parent !== imagesDir() && tree !== path.basename(target))) continue;
-    if (pid === String(process.pid) || !fs.existsSync(`/proc/${pid}`)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    const ours = parent === imagesDir() || parent === path.join(layersDir(), 'sha256');
+    if (pid === undefined || (!ours && tree !== path.basename(target))) continue;
+    // This process's own: an earlier try at the same target; another's: only once it is gone.
+    const stale = pid === String(process.pid) ? tree === path.basename(target) : !fs.existsSync(`/proc/${pid}`);
+    if (stale) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
   }
   const partial = path.join(parent, `.${path.basename(target)}.partial-${process.pid}`);
   fs.mkdirSync(partial);
@@ -159,7 +201,49 @@ export function removeRootfs(name: string): void {
     throw new CliError(`no root filesystem named "${name}": \`pnpm rootfs list\` shows the ones there are`);
   }
   refuseIfMounted(dir);
+  refuseIfLayer(dir);
   fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * A stage-9 container mounts a plain tree as its lower layer in its own mount namespace,
+ * where refuseIfMounted cannot see it; its folder in containersDir() says so.
+ */
+function refuseIfLayer(dir: string): void {
+  const container = layersInUse().get(fs.realpathSync(dir));
+  if (container !== undefined) {
+    throw new CliError(
+      `${dir} is in use: the container in ${container} runs on it, or kept its changes there; stop it, or remove that folder, first`,
+    );
+  }
+}
+
+/**
+ * The real paths of every lower layer a container folder points at (containers/<id>/lower/N),
+ * running or kept, each with that folder: removing a layer under a mounted overlay is
+ * undefined behaviour (overlayfs.rst, "Changes to underlying filesystems").
+ */
+export function layersInUse(): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const container of listFolder(containersDir())) {
+    const lower = path.join(containersDir(), container, 'lower');
+    for (const link of listFolder(lower)) {
+      try {
+        used.set(fs.realpathSync(path.join(lower, link)), path.join(containersDir(), container));
+      } catch {
+        // A layer gone already.
+      }
+    }
+  }
+  return used;
+}
+
+function listFolder(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /**

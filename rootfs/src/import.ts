@@ -1,16 +1,22 @@
 // Real images: a root filesystem imported from a tarball (`docker export`, an Alpine
 // minirootfs, a tar of a debootstrap tree), with node-tar doing the tar and gzip work
-// and xz-decompress (WebAssembly, no native addon) the xz.
+// and xz-decompress (WebAssembly, no native addon) the xz. A layered image (an OCI
+// layout, `docker save`) is told apart here and handed to oci.ts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
+import zlib from 'node:zlib';
 import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
-import { type ReadEntry, Unpack } from 'tar';
+import { Parser } from 'tar';
 import { XzReadableStream } from 'xz-decompress';
+import { type Compression, type ImageSource, NotATar, type TarSource, compressionOf, folderSource, isImageLayout, looksLikeImage, readHead, tarSource } from './archive';
 import { MOUNT_POINTS } from './check';
-import { discardTree, fileFailure, finishTree, imagesDir, isValidName, startTree } from './images';
+import { discardTree, fileFailure, finishTree, imagesDir, isValidName, layersDir, startTree } from './images';
+import { type ImportedImage, importImage } from './oci';
+import { Interruption, RefusedEntry, type Unpacked, cutShort, unpack } from './unpack';
+import { BadWhiteout } from './whiteouts';
 
 export interface ImportResult {
   readonly dir: string;
@@ -19,10 +25,9 @@ export interface ImportResult {
   /** Device nodes and FIFOs, which are not made: the runtime makes /dev itself. */
   readonly skipped: number;
   readonly seconds: number;
+  /** Set when it was a layered image. */
+  readonly image?: ImportedImage;
 }
-
-/** An entry refused because it would write outside the tree. */
-class RefusedEntry extends Error {}
 
 /** xz-decompress failed: the data is damaged, or cut short. */
 class XzError extends Error {
@@ -45,6 +50,8 @@ class Interrupted extends Error {
  * tree. Nothing is registered unless it all went well: the tree is made in a hidden
  * folder and renamed into place at the end; on a failure, a full disk, SIGINT, SIGTERM
  * or SIGHUP the folder is removed.
+ * A layered image (an OCI layout folder or tarball, a `docker save` tarball) is
+ * imported by importImage, with the same rules.
  */
 export async function importRootfs(file: string, name: string, options: { progress?: boolean } = {}): Promise<ImportResult> {
   if (!isValidName(name)) {
@@ -61,20 +68,40 @@ export async function importRootfs(file: string, name: string, options: { progre
   }
   const stat = fs.statSync(file, { throwIfNoEntry: false });
   if (stat === undefined) throw new CliError(`no such file: ${file}`);
-  if (stat.isDirectory()) {
-    throw new CliError(`${file} is a folder, not a tarball: a stage can use it as it is (--rootfs ${path.resolve(file)}), or tar it first`);
+  if (stat.isDirectory() && !isImageLayout(file)) {
+    throw new CliError(
+      `${file} is a folder, not a tarball or an OCI image layout (oci-layout, index.json): a stage can use it as it is (--rootfs ${path.resolve(file)}), or tar it first`,
+    );
   }
-  const compression = sniffCompression(file);
+  const compression = stat.isDirectory() ? 'none' : sniffCompression(file);
 
   const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   let tree: string | undefined;
+  let unpacked: string | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  let stop: ((error: Error) => void) | undefined;
-  const onSignal = (signal: NodeJS.Signals) => stop?.(new Interrupted(signal));
+  const interruption = new Interruption();
+  const onSignal = (signal: NodeJS.Signals) => interruption.interrupt(new Interrupted(signal));
   for (const signal of signals) process.on(signal, onSignal);
   try {
+    let source: ImageSource | undefined;
+    if (stat.isDirectory()) source = folderSource(file);
+    else if (compression === 'none') {
+      const tar = indexed(file);
+      if (tar !== undefined && looksLikeImage(tar.names)) source = tar;
+    } else if (looksLikeImage(await firstEntries(file, compression, interruption))) {
+      // A compressed image tarball (docker save | gzip): its files are read by position, which needs it whole.
+      unpacked = path.join(layersDir(), 'sha256', `.${path.basename(file)}.partial-${process.pid}`);
+      fs.mkdirSync(path.dirname(unpacked), { recursive: true });
+      await decompressTo(file, compression, unpacked, interruption);
+      source = tarSource(unpacked);
+    }
+    if (source !== undefined) {
+      const image = await importImage(source, name, target, interruption);
+      return { dir: target, files: image.files, bytes: image.bytes, skipped: image.skipped, seconds: seconds(), image };
+    }
     tree = startTree(target);
-    const extracted = await extract(file, stat.size, compression, tree, options.progress ?? false, (abort) => (stop = abort));
+    const extracted = await extract(file, stat.size, compression, tree, options.progress ?? false, interruption.onStart);
     for (const dir of MOUNT_POINTS) fs.mkdirSync(path.join(tree, dir), { recursive: true });
     const marker = {
       name,
@@ -88,42 +115,104 @@ export async function importRootfs(file: string, name: string, options: { progre
         `a root filesystem named "${name}" appeared while importing: remove it first (pnpm rootfs remove ${name}), or choose another name`,
       );
     }
-    return { dir: target, ...extracted, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    return { dir: target, files: extracted.files, bytes: extracted.bytes, skipped: extracted.skipped, seconds: seconds() };
   } catch (error) {
     if (tree !== undefined) discardTree(tree);
     throw describeImportFailure(error, file);
   } finally {
+    if (unpacked !== undefined) fs.rmSync(unpacked, { force: true });
     for (const signal of signals) process.off(signal, onSignal);
   }
 }
 
-type Compression = 'xz' | 'other';
-
-/** Tells compressions apart by their magic bytes; node-tar itself recognises gzip, and says when the rest is no tar. */
-function sniffCompression(file: string): Compression {
-  const magic = Buffer.alloc(6);
-  const fd = fs.openSync(file, 'r');
+/** The tarball's index, or undefined when it is no whole tar: extract then says what is wrong in its words. */
+function indexed(file: string): TarSource | undefined {
   try {
-    fs.readSync(fd, magic, 0, magic.length, 0);
-  } finally {
-    fs.closeSync(fd);
+    return tarSource(file);
+  } catch (error) {
+    if (error instanceof NotATar) return undefined;
+    throw error;
   }
-  if (magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
+}
+
+/** The compression, by magic bytes; those this import cannot read are refused in one line. */
+function sniffCompression(file: string): Compression {
+  const compression = compressionOf(readHead(file));
+  if (compression === 'zstd') {
     throw new CliError(
       `${file} is zstd-compressed, which is not supported here: decompress it first (zstd -d ${file}), then import the .tar`,
     );
   }
-  if (magic.subarray(0, 3).toString('latin1') === 'BZh') {
+  if (compression === 'bzip2') {
     throw new CliError(
       `${file} is bzip2-compressed, which is not supported here: decompress it first (bunzip2 -k ${file}), then import the .tar`,
     );
   }
-  return 'other';
+  return compression;
 }
 
-/** Device nodes and FIFOs: the runtime makes /dev itself. */
-const NOT_MADE: readonly string[] = ['CharacterDevice', 'BlockDevice', 'FIFO'];
+/** The tar in the `input` stream, decompressed; `onError` hears of damaged compressed data. */
+function decompressed(compression: Compression, input: Readable, onError: (error: Error) => void): Readable {
+  if (compression === 'xz') {
+    return Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as ReadableStream).on(
+      'error',
+      (error) =>
+        // xz-embedded's XZ_BUF_ERROR (8): the input ended before the stream did.
+        onError(new XzError(error.message.endsWith('error code 8'))),
+    );
+  }
+  // node-tar recognises gzip itself.
+  return input;
+}
+
+/** The names of the first `count` entries of a compressed tarball: enough to tell an image from a root filesystem. */
+function firstEntries(file: string, compression: Compression, interruption: Interruption, count = 8): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const names: string[] = [];
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      input.destroy();
+      stream.destroy();
+      if (error) reject(error);
+      else resolve(names);
+    };
+    interruption.onStart(finish);
+    const input = fs.createReadStream(file).on('error', finish);
+    const stream = decompressed(compression, input, finish);
+    const parser = new Parser({
+      onReadEntry: (entry) => {
+        names.push(entry.path);
+        entry.resume();
+        if (names.length >= count) finish();
+      },
+    });
+    parser.on('error', finish).on('close', () => finish());
+    stream.pipe(parser);
+  });
+}
+
+/** Writes the tar inside a compressed tarball to `output`. */
+function decompressTo(file: string, compression: Compression, output: string, interruption: Interruption): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      if (error) {
+        input.destroy();
+        stream.destroy();
+        reject(error);
+      } else resolve();
+    };
+    interruption.onStart(finish);
+    const input = fs.createReadStream(file).on('error', finish);
+    const gunzip = compression === 'gzip' ? zlib.createGunzip().on('error', finish) : undefined;
+    const stream = decompressed(compression, gunzip ? input.pipe(gunzip) : input, finish);
+    stream.pipe(fs.createWriteStream(output).on('error', finish).on('finish', () => finish()));
+  });
+}
 
 // #region extract
 /** Streams the tarball into `tree`; `onStart` receives the function that stops it. */
@@ -134,152 +223,30 @@ function extract(
   tree: string,
   showProgress: boolean,
   onStart: (stop: (error: Error) => void) => void,
-): Promise<{ files: number; bytes: number; skipped: number }> {
-  return new Promise((resolve, reject) => {
-    const guard = new EntryGuard();
-    const modes = new ModeKeeper();
-    const progress = progressBar(path.basename(file), size, showProgress);
-    let [entries, files, bytes, skipped] = [0, 0, 0, 0];
-    let failed = false;
-    const fail = (error: Error) => {
-      if (failed) return;
-      failed = true;
-      progress.end();
-      input.destroy();
-      stream.destroy();
-      reject(error);
-    };
-    onStart(fail);
-
-    const input = fs.createReadStream(file).on('error', fail);
-    input.on('data', () => progress.update(input.bytesRead));
-    const stream =
-      compression === 'xz'
-        ? Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as ReadableStream).on(
-            'error',
-            (error) =>
-              // xz-embedded's XZ_BUF_ERROR (8): the input ended before the stream did.
-              fail(new XzError(error.message.endsWith('error code 8'))),
-          )
-        : input;
-
-    const unpack = new Unpack({
-      cwd: tree,
-      // Every warning (a damaged archive, an entry it cannot make, a write that failed)
-      // is an error: an image with holes in it is not one to run.
-      strict: true,
-      // Keep absolute symlink targets (/usr/lib64/ld-linux-x86-64.so.2 -> /lib/...): they
-      // mean the container's root, but node-tar would cut the '/' off and break them. This
-      // also turns off node-tar's own path checks: EntryGuard makes them, before any write.
-      preservePaths: true,
-      preserveOwner: process.getuid?.() === 0,
-      filter: (_path, stat) => {
-        const entry = stat as ReadEntry;
-        entries++;
-        const refusal = guard.refusal(entry);
-        if (refusal !== undefined) {
-          unpack.abort(new RefusedEntry(`refused the entry "${entry.path}": ${refusal} outside the tree; nothing was imported`));
-          return false;
-        }
-        if (NOT_MADE.includes(entry.type)) {
-          skipped++;
-          return false;
-        }
-        modes.remember(entry);
-        if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
-          files++;
-          bytes += entry.size;
-        }
-        return true;
-      },
-    });
-    // node-tar passes over entries of types it does not know (GNU sparse files, ...):
-    // a tree with files missing is not one to run.
-    unpack.on('ignoredEntry', (entry: ReadEntry) => {
-      if (!NOT_MADE.includes(entry.type)) {
-        fail(new CliError(`${file}: "${entry.path}" is a ${entry.type} entry, which this import cannot make; nothing was imported`));
-      }
-    });
-    // A tar ends with zero blocks; without them it was cut short, maybe between two
-    // entries, which node-tar alone does not notice.
-    let ended = false;
-    unpack.on('nullBlock', () => (ended = true));
-    unpack.on('error', fail).on('close', () => {
-      if (failed) return;
-      progress.end();
-      try {
-        if (!ended) throw cutShort(file);
-        if (entries === 0) throw new CliError(`${file} holds no files: is it the right one?`);
-        modes.restore(tree);
-        resolve({ files, bytes, skipped });
-      } catch (error) {
-        fail(error as Error);
-      }
-    });
-    stream.pipe(unpack);
+): Promise<Unpacked> {
+  const progress = progressBar(path.basename(file), size, showProgress);
+  let stopUnpack: ((error: Error) => void) | undefined;
+  const fail = (error: Error) => {
+    input.destroy();
+    stream.destroy();
+    stopUnpack?.(error);
+  };
+  const input = fs.createReadStream(file).on('error', fail);
+  input.on('data', () => progress.update(input.bytesRead));
+  const stream = decompressed(compression, input, fail);
+  return unpack(stream, tree, file, {
+    onStart: (stop) => {
+      stopUnpack = stop;
+      onStart(fail);
+    },
+    onEnd: () => progress.end(),
+  }).then((unpacked) => {
+    unpacked.modes.restore(tree);
+    return unpacked;
   });
 }
+
 // #endregion
-
-// #region guard
-/**
- * Refuses each entry that would write outside the tree: an absolute path, a '..' in a
- * path or a hard link's target, or a path through a symlink the archive made before
- * (`link -> /etc`, then `link/passwd`). The tree starts empty, so the archive's own
- * symlinks are the only ones in it, and checking names is enough. (node-tar's own
- * checks would skip such entries with a warning; refusing the whole import says loudly
- * that the archive is not what it claims.)
- */
-class EntryGuard {
-  private readonly symlinks = new Set<string>();
-
-  refusal(entry: ReadEntry): string | undefined {
-    const refusal =
-      this.check(entry.path) ?? (entry.type === 'Link' ? this.check(entry.linkpath ?? '', 'its hard link target ') : undefined);
-    const name = normalize(entry.path).join('/');
-    if (entry.type === 'SymbolicLink') this.symlinks.add(name);
-    else this.symlinks.delete(name);
-    return refusal;
-  }
-
-  private check(file: string, what = ''): string | undefined {
-    if (file.startsWith('/')) return `${what}is an absolute path, which could point`;
-    const parts = normalize(file);
-    if (parts.includes('..')) return `${what}contains '..', which could lead`;
-    for (let i = 1; i < parts.length; i++) {
-      const prefix = parts.slice(0, i).join('/');
-      if (this.symlinks.has(prefix)) return `${what}goes through the symlink ${prefix}, which could lead`;
-    }
-    return undefined;
-  }
-}
-
-function normalize(file: string): string[] {
-  return file.split('/').filter((part) => part !== '' && part !== '.');
-}
-// #endregion
-
-/**
- * Puts back the modes node-tar does not keep: it creates files through the umask,
- * adds u+rwx to every folder, and chown() after chmod() clears set-user-ID bits.
- */
-class ModeKeeper {
-  private readonly modes = new Map<string, number>();
-
-  remember(entry: ReadEntry): void {
-    // A hard link shares its target's mode; a symlink's mode is not used.
-    if (entry.mode === undefined || entry.type === 'Link' || entry.type === 'SymbolicLink') return;
-    this.modes.set(normalize(entry.path).join('/'), entry.mode & 0o7777);
-  }
-
-  restore(tree: string): void {
-    for (const [file, mode] of this.modes) {
-      const where = path.join(tree, file);
-      const stat = fs.lstatSync(where, { throwIfNoEntry: false });
-      if (stat && !stat.isSymbolicLink() && (stat.mode & 0o7777) !== mode) fs.chmodSync(where, mode);
-    }
-  }
-}
 
 /** A progress bar on stderr while it is a terminal: bytes of the tarball read. */
 function progressBar(label: string, total: number, enabled: boolean) {
@@ -312,6 +279,7 @@ function describeImportFailure(error: unknown, file: string): CliError {
     return new CliError(`import ${error.message}: nothing was imported`, 128 + (os.constants.signals[error.signal] ?? 0));
   }
   if (error instanceof RefusedEntry) return new CliError(`${file}: ${error.message}`);
+  if (error instanceof BadWhiteout) return new CliError(`${file}: ${error.message}; nothing was imported`);
   if (error instanceof XzError) return error.truncated ? cutShort(file) : notATarball(file);
   const { code, syscall, tarCode, message } = error as NodeJS.ErrnoException & { tarCode?: string };
   // node-tar's words for a damaged tar, zlib's for damaged gzip.
@@ -326,6 +294,3 @@ function notATarball(file: string): CliError {
   return new CliError(`${file} is not a tarball (.tar, .tar.gz or .tar.xz), or is damaged: nothing was imported`);
 }
 
-function cutShort(file: string): CliError {
-  return new CliError(`${file} ends too early (a download or copy cut short?): get it again; nothing was imported`);
-}

@@ -1,6 +1,21 @@
 // @samples/rootfs: the root filesystems the containers of stages 3 to 5 run in.
 export { buildDefaultRootfs } from './build';
 export { checkRootfs, CONTAINER_PATH, findCommand, MOUNT_POINTS, type Problem } from './check';
-export { DEFAULT_NAME, imagesDir, listRootfs, MARKER, type Marker, removeRootfs, type RootfsEntry } from './images';
+export {
+  containersDir,
+  DEFAULT_NAME,
+  type ImageConfig,
+  type ImageRecord,
+  imagesDir,
+  layersDir,
+  layersInUse,
+  listRootfs,
+  MARKER,
+  type Marker,
+  removeRootfs,
+  type RootfsEntry,
+} from './images';
 export { importRootfs, type ImportResult } from './import';
-export { resolveRootfs, rootfsOption } from './resolve';
+export { layerTree, listLayers, mountPointsLayer, removeUnusedLayers, type StoredLayer } from './layers';
+export { hostPlatform } from './oci';
+export { type ResolvedImage, resolveImage, resolveRootfs, rootfsOption } from './resolve';

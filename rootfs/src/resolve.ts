@@ -5,7 +5,8 @@ import path from 'node:path';
 import { CliError, type OptionSpec } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
 import { checkRootfs } from './check';
-import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';
+import { DEFAULT_NAME, type ImageConfig, imagesDir, isValidName, MARKER, type Marker, readMarker } from './images';
+import { layerTree, mountPointsLayer, storedLayer } from './layers';
 
 /** The `--rootfs` option of every stage that runs in a root filesystem. */
 export const rootfsOption = {
@@ -23,8 +24,47 @@ export const rootfsOption = {
  * throws CliError (exit status 125) with one line saying what to run.
  */
 export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): string {
+  const found = find(nameOrPath, options);
+  if (found.marker?.image !== undefined) {
+    // Flattening it once would double its size on disk and hide what stage 9 is about; see rootfs/README.md.
+    throw new CliError(
+      `the root filesystem "${found.wanted}" is a layered image (${found.marker.image.layers.length} layers), which stages 3 to 8 cannot run in: run it with stage 9 (pnpm --filter 9-isolate-image start --rootfs ${found.wanted} ...), or import a flat tarball of it (docker export)`,
+    );
+  }
+  return usable(found.dir, found.label);
+}
+
+/** What a stage-9 container's root is made of: overlayfs's lower layers and the image's config. */
+export interface ResolvedImage {
+  /** The real folders to stack, the top one first, as overlayfs's lowerdir lists them. */
+  readonly layers: readonly string[];
+  /** Empty for a plain tree. */
+  readonly config: ImageConfig;
+}
+
+/**
+ * resolveRootfs for stage 9: a plain tree (the default, an imported tarball, a path) is
+ * one read-only layer; a layered image is its layers, top first, above the mount points.
+ */
+export function resolveImage(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): ResolvedImage {
+  const found = find(nameOrPath, options);
+  const image = found.marker?.image;
+  if (image === undefined) return { layers: [usable(found.dir, found.label)], config: {} };
+  const layers = [...image.layers].reverse().map(({ digest }) => {
+    if (storedLayer(digest) === undefined) {
+      throw new CliError(
+        `the image "${found.wanted}" lacks its layer ${digest} (removed by hand?): pnpm rootfs remove ${found.wanted}, then import it again`,
+      );
+    }
+    return fs.realpathSync(layerTree(digest));
+  });
+  return { layers: [...layers, fs.realpathSync(mountPointsLayer())], config: image.config };
+}
+
+/** Finds `--rootfs` without using it: its folder, its marker, and how to name it in messages. */
+function find(nameOrPath: string | undefined, options: { quiet?: boolean }): { dir: string; label: string; wanted: string; marker?: Marker } {
   const wanted = nameOrPath ?? DEFAULT_NAME;
-  if (wanted.includes('/')) return usable(userPath(wanted), wanted);
+  if (wanted.includes('/')) return { dir: userPath(wanted), label: wanted, wanted };
   if (!isValidName(wanted)) {
     throw new CliError(`--rootfs ${wanted}: not a root filesystem's name; a path needs a '/' (e.g. ./${wanted})`);
   }
@@ -38,11 +78,12 @@ export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?:
     if (!options.quiet) process.stderr.write(`building the default root filesystem in ${dir} (once; rebuild: pnpm rootfs build --force)\n`);
     buildDefaultRootfs(dir, { replace: false });
   }
-  if (readMarker(dir) === undefined) {
+  const marker = readMarker(dir);
+  if (marker === undefined) {
     const again = wanted === DEFAULT_NAME ? 'pnpm rootfs build --force' : `pnpm rootfs remove ${wanted}, then import it again`;
     throw new CliError(`the root filesystem "${wanted}" is incomplete (no ${MARKER} in ${dir}: an interrupted build or import?): ${again}`);
   }
-  return usable(dir, `"${wanted}"`);
+  return { dir, label: `"${wanted}"`, wanted, marker };
 }
 
 /** A path the learner typed: pnpm runs a package's scripts in the package's folder, and INIT_CWD is where they typed it. */

@@ -47,7 +47,7 @@ export function startCli(images: string, args: readonly string[]) {
 }
 
 /** One tar entry, header and content, encoded by node-tar's own Header. */
-export function tarEntry(header: HeaderData, content = ''): Buffer {
+export function tarEntry(header: HeaderData, content: string | Buffer = ''): Buffer {
   const data = Buffer.from(content);
   const block = Buffer.alloc(512);
   new Header({ mode: 0o644, uid: 0, gid: 0, mtime: new Date(), size: data.length, type: 'File', ...header }).encode(block, 0);

@@ -34,7 +34,8 @@ export class SyscallError extends Error {
   /** What to do about it, for the usual learner mistakes. */
   readonly hint?: string;
 
-  constructor(errnum: number, syscall: string, path?: string) {
+  /** `hint` replaces the usual one, where the caller knows better (a BPF verifier's reasons). */
+  constructor(errnum: number, syscall: string, path?: string, hint: string | undefined = hints[errnoName(errnum)]) {
     const code = errnoName(errnum);
     const description = lowerFirst(strerror(errnum));
     super(`${code}: ${description}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
@@ -43,7 +44,6 @@ export class SyscallError extends Error {
     this.errno = -errnum;
     this.syscall = syscall;
     if (path !== undefined) this.path = path;
-    const hint = hints[code];
     if (hint !== undefined) this.hint = hint;
   }
 }

@@ -4,11 +4,16 @@ import { declare } from './libc';
 
 export const S_IFCHR = 0o020000;
 
+/** The device number of an overlayfs whiteout: a character device 0/0 hides a lower file of its name. */
+export const WHITEOUT_DEV = 0n;
+
 /** Filesystem magic numbers as statfs reports them in f_type (see statfs(2)). */
 export const FilesystemMagic = {
   CGROUP_SUPER_MAGIC: 0x27e0eb,
   CGROUP2_SUPER_MAGIC: 0x63677270,
+  OVERLAYFS_SUPER_MAGIC: 0x794c7630,
   PROC_SUPER_MAGIC: 0x9fa0,
+  RAMFS_MAGIC: 0x858458f6,
   TMPFS_MAGIC: 0x01021994,
 } as const;
 

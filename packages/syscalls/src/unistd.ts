@@ -9,6 +9,9 @@ const chdir_ = declare('int chdir(const char *path)');
 const fchdir_ = declare('int fchdir(int fd)');
 const getpid_ = declare('int getpid(void)');
 const geteuid_ = declare('uint32_t geteuid(void)');
+const setgroups_ = declare('int setgroups(size_t size, const uint32_t *list)');
+const setgid_ = declare('int setgid(uint32_t gid)');
+const setuid_ = declare('int setuid(uint32_t uid)');
 const close_ = declare('int close(int fd)');
 const closeRange_ = declare('int close_range(uint32_t first, uint32_t last, int flags)');
 const execve_ = declare('int execve(const char *path, const char **argv, const char **envp)');
@@ -54,6 +57,34 @@ export function getpid(): number {
 /** The caller's effective user id. https://man7.org/linux/man-pages/man2/geteuid.2.html */
 export function geteuid(): number {
   return geteuid_();
+}
+
+/**
+ * Sets the supplementary group ids of the caller. https://man7.org/linux/man-pages/man2/setgroups.2.html
+ * The kernel's call changes one thread; glibc's wrapper (this one) changes every thread
+ * of the process, as POSIX wants. Needs CAP_SETGID.
+ */
+export function setgroups(gids: readonly number[]): void {
+  const list = Buffer.from(Uint32Array.from(gids).buffer); // gid_t is 32-bit
+  check(setgroups_(gids.length, list), 'setgroups');
+}
+
+/**
+ * Sets the real, effective and saved group ids (when privileged). https://man7.org/linux/man-pages/man2/setgid.2.html
+ * glibc changes every thread of the process. Needs CAP_SETGID to change to another group.
+ */
+export function setgid(gid: number): void {
+  check(setgid_(gid), 'setgid');
+}
+
+/**
+ * Sets the real, effective and saved user ids (when privileged). https://man7.org/linux/man-pages/man2/setuid.2.html
+ * glibc changes every thread of the process. Needs CAP_SETUID. Going from uid 0 to
+ * another clears the permitted and effective capabilities, unless PR_SET_KEEPCAPS
+ * was set, which keeps permitted (effective is cleared all the same).
+ */
+export function setuid(uid: number): void {
+  check(setuid_(uid), 'setuid');
 }
 
 /** Closes a file descriptor. https://man7.org/linux/man-pages/man2/close.2.html */

@@ -1,0 +1,59 @@
+// The open_by_handle_at escape ("shocker"): from inside a pivot_rooted container, read
+// a file of the host that the test made beside the root filesystem, by its handle.
+// It works in stage 5 (every capability); stage 7 refuses it twice over: the
+// capability it needs is gone, and the filter refuses the call.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { resolveRootfs } from '@samples/rootfs';
+import { canCompileStatic, isRoot, rootTest, runStage, testIf } from '@samples/testing';
+import { compileInto, contain } from './helpers';
+
+const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
+const stage5 = path.join(__dirname, '..', '..', '5-isolate-cgroup');
+const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', rootTest);
+
+/**
+ * The program inside the root filesystem's /tmp, and the handle of a secret file the
+ * test writes beside the root filesystem (outside it, on the same filesystem, which
+ * a handle needs). Both are removed after the test.
+ */
+function prepare(t: ExecutionContext): { program: string; handle: string; secret: string } {
+  const program = compileInto(t, path.join(__dirname, '..', 'escape', 'open-by-handle.c'), path.join(rootfs, 'tmp'));
+  const secret = `host secret ${randomBytes(6).toString('hex')}\n`;
+  const file = path.join(path.dirname(rootfs), `escape-secret-${process.pid}-${randomBytes(4).toString('hex')}`);
+  fs.writeFileSync(file, secret);
+  t.teardown(() => fs.rmSync(file, { force: true }));
+  const handle = spawnSync(program, ['handle', file], { encoding: 'utf8' }).stdout.trim();
+  t.regex(handle, /^\d+:[0-9a-f]+$/);
+  return { program: `/tmp/${path.basename(program)}`, handle, secret };
+}
+
+escapeTest('stage 5: the container reads the host file by its handle', (t) => {
+  const { program, handle, secret } = prepare(t);
+  const result = runStage(stage5, [program, 'read', handle]);
+  t.is(result.stdout, secret);
+});
+
+escapeTest('stage 7: refused (capability and filter)', (t) => {
+  const { program, handle } = prepare(t);
+  const result = contain({ rootfs, privileges: {} }, [program, 'read', handle]);
+  t.is(result.stdout, '');
+  t.is(result.stderr, 'open_by_handle_at: Operation not permitted\n');
+});
+
+escapeTest('stage 7 without the filter: refused by the missing CAP_DAC_READ_SEARCH alone', (t) => {
+  const { program, handle } = prepare(t);
+  const result = contain({ rootfs, privileges: { seccomp: false } }, [program, 'read', handle]);
+  t.is(result.stderr, 'open_by_handle_at: Operation not permitted\n');
+});
+
+escapeTest('stage 7 with CAP_DAC_READ_SEARCH given back: refused by the filter alone; without the filter it works', (t) => {
+  const { program, handle, secret } = prepare(t);
+  const filtered = contain({ rootfs, privileges: { capAdd: ['CAP_DAC_READ_SEARCH'], seccomp: 'default' } }, [program, 'read', handle]);
+  t.is(filtered.stderr, 'open_by_handle_at: Operation not permitted\n');
+  const unfiltered = contain({ rootfs, privileges: { capAdd: ['CAP_DAC_READ_SEARCH'], seccomp: false } }, [program, 'read', handle]);
+  t.is(unfiltered.stdout, secret, 'the capability is all the kernel asks for');
+});
