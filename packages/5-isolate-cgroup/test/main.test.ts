@@ -229,8 +229,13 @@ test('a runtime killed with SIGKILL takes the container with it; the next run re
   runtime.kill('SIGKILL');
   await exited;
   await waitFor('the container to die with its runtime (PR_SET_PDEATHSIG)', () => !fs.existsSync(`/proc/${container}`));
-  t.true(fs.existsSync(dirs.memory), 'nothing could remove the cgroup when the runtime died');
-  t.is(runStage(stage, ['true']).status, 0);
+  // Nothing could remove the cgroup when the runtime died; but any runtime that starts
+  // meanwhile sweeps it (a learner's, another test run's): then it is gone already.
+  const left = fs.existsSync(dirs.memory);
+  if (!left) t.log('another runtime swept the cgroup before this test could');
+  const next = runStage(stage, ['--verbose', 'true']);
+  t.is(next.status, 0);
+  if (left) t.regex(next.stderr, new RegExp(`=> remove cgroup ${path.basename(dirs.memory)}, left by runtime ${runtime.pid}`), 'this run swept it');
   t.false(fs.existsSync(dirs.memory), 'the next run removed it');
   t.false(
     cgroupsOfOurRuntimes().some(({ paths }) => paths.includes(dirs.memory)),
