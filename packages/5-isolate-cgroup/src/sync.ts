@@ -25,14 +25,6 @@ export function stdioWithSync(stdin: 'inherit' | 'ignore' = 'inherit'): StdioOpt
   return [stdin, 'inherit', 'inherit', 'pipe'];
 }
 
-/** The lines the runtime and its child exchange after "go" (releaseWhenReady's `converse`). */
-export interface Conversation {
-  /** The child's next line; undefined once the child has closed its end (it exec'd, or died). */
-  receive(): Promise<string | undefined>;
-  /** Sends the child one line. */
-  send(line: string): void;
-}
-
 // #region runtime
 /**
  * The runtime's side. When the child is ready, runs `prepare` and lets the child go on.
@@ -70,18 +62,6 @@ export function releaseWhenReady(
     sync.once('end', () => void conversation.then(() => resolve()));
     sync.on('error', () => {}); // the child is gone: waitForExit reports it
   });
-}
-
-/** The socket, read and written in lines. */
-function linesOver(sync: Duplex): Conversation {
-  const lines = readline.createInterface({ input: sync, crlfDelay: Infinity })[Symbol.asyncIterator]();
-  return {
-    receive: async () => {
-      const { done, value } = await lines.next();
-      return done ? undefined : value;
-    },
-    send: (line) => void sync.write(`${line}\n`),
-  };
 }
 // #endregion
 
@@ -129,10 +109,29 @@ function runtimeGone(program: string): never {
 // #endregion
 
 // #region conversation
-/**
- * The child's side of what follows "go", for a stage whose runtime passed `converse`:
- * tells the runtime one line.
- */
+// What follows "go" when the runtime passed `converse`: lines, both ways.
+
+/** The lines the runtime and its child exchange after "go" (releaseWhenReady's `converse`). */
+export interface Conversation {
+  /** The child's next line; undefined once the child has closed its end (it exec'd, or died). */
+  receive(): Promise<string | undefined>;
+  /** Sends the child one line. */
+  send(line: string): void;
+}
+
+/** The socket, read and written in lines. */
+function linesOver(sync: Duplex): Conversation {
+  const lines = readline.createInterface({ input: sync, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  return {
+    receive: async () => {
+      const { done, value } = await lines.next();
+      return done ? undefined : value;
+    },
+    send: (line) => void sync.write(`${line}\n`),
+  };
+}
+
+/** The child's side: tells the runtime one line. */
 export function tellRuntime(program: string, message: string): void {
   try {
     retryOnInterrupt(() => fs.writeSync(SYNC_FD, `${message}\n`));
