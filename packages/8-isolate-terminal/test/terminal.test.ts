@@ -146,8 +146,9 @@ test('a paste of 200 KB into tee: input never blocks the relay', async (t) => {
   // tee writes each line back: the relay must go on reading the container's output while
   // the container's input queue is full, or tee blocks on output and never reads again.
   // (What the terminal echoes may be cut short under load: echo never blocks, it drops.)
-  shell.run('tee /tmp/pasted; wc -l -c < /tmp/pasted');
-  await terminal.waitFor('tee to wait for input', (text) => /# tee \/tmp\/pasted; wc -l -c < \/tmp\/pasted\n/.test(text));
+  // /newtemp is the container's own tmpfs: nothing is left in the shared root filesystem.
+  shell.run('tee /newtemp/pasted; wc -l -c < /newtemp/pasted');
+  await terminal.waitFor('tee to wait for input', (text) => /# tee \/newtemp\/pasted; wc -l -c < \/newtemp\/pasted\n/.test(text));
   shell.paste(paste);
   // Ctrl-D right after the paste, not after its echo: on this kernel (6.18) the tail of
   // a paste sometimes waits in the pty until the next byte (seen without Node too).
