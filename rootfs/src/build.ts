@@ -18,7 +18,7 @@ const USEFUL = [
   // coreutils
   'basename', 'chmod', 'chown', 'cp', 'cut', 'date', 'dd', 'df', 'dirname', 'du', 'echo', 'env', 'false', 'id', 'ln',
   'mkdir', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort',
-  'stat', 'tee', 'test', '[', 'touch', 'tr', 'true', 'uname', 'uniq', 'wc', 'whoami', 'yes',
+  'stat', 'stty', 'tee', 'test', '[', 'touch', 'tr', 'true', 'tty', 'uname', 'uniq', 'wc', 'whoami', 'yes',
   // text
   'grep', 'sed', 'awk', 'less', 'xargs', 'find',
   // procps: processes and memory, as the container sees them

@@ -3,17 +3,26 @@
 // before the command's first instruction (join the cgroup) and answers "go". exec()
 // marks fd 3 close-on-exec, so the runtime sees the socket close the moment the
 // command starts: that is when signals can reach it (see waitForExit).
+//
+// A later stage whose child has more to ask before the command runs (stage 8: the
+// number of its terminal) goes on talking after "go", in lines: see `converse` and
+// the child's tellRuntime and askRuntime. Stages 5 to 7 send the same bytes as ever.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
+import readline from 'node:readline';
 import type { Duplex } from 'node:stream';
 import { ExitStatus } from '@samples/runtime';
 
 /** The child's end of the socket. */
 export const SYNC_FD = 3;
 
-/** The child's stdio: the runtime's own 0-2, and the socket as fd 3. */
-export function stdioWithSync(): StdioOptions {
-  return ['inherit', 'inherit', 'inherit', 'pipe'];
+/**
+ * The child's stdio: the runtime's own 0-2, and the socket as fd 3. `stdin: 'ignore'`
+ * for a child that gets a terminal of its own (stage 8), so that its command never
+ * holds the runtime's.
+ */
+export function stdioWithSync(stdin: 'inherit' | 'ignore' = 'inherit'): StdioOptions {
+  return [stdin, 'inherit', 'inherit', 'pipe'];
 }
 
 // #region runtime
@@ -21,20 +30,36 @@ export function stdioWithSync(): StdioOptions {
  * The runtime's side. When the child is ready, runs `prepare` and lets the child go on.
  * Resolves once the command runs (or the child is gone: its status says why); rejects
  * with `prepare`'s error, after killing the child.
+ *
+ * With `converse`, the socket stays open both ways after "go", and `converse` talks
+ * with the child in lines until it resolves; then, and once the command runs, this
+ * resolves. Its error is handled as `prepare`'s.
  */
-export function releaseWhenReady(child: ChildProcess, prepare: () => void): Promise<void> {
+export function releaseWhenReady(
+  child: ChildProcess,
+  prepare: () => void,
+  converse?: (conversation: Conversation) => Promise<void>,
+): Promise<void> {
   const sync = child.stdio[SYNC_FD] as Duplex;
   return new Promise((resolve, reject) => {
+    const fail = (error: unknown) => {
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    let conversation = Promise.resolve();
     sync.once('data', () => {
       try {
         prepare();
-        sync.end('go');
+        if (converse === undefined) sync.end('go');
+        else {
+          sync.write('go');
+          conversation = converse(linesOver(sync)).then(() => void sync.end(), fail);
+        }
       } catch (error) {
-        child.kill('SIGKILL');
-        reject(error);
+        fail(error);
       }
     });
-    sync.once('end', () => resolve());
+    sync.once('end', () => void conversation.then(() => resolve()));
     sync.on('error', () => {}); // the child is gone: waitForExit reports it
   });
 }
@@ -80,5 +105,60 @@ function runtimeGone(program: string): never {
     // stderr went with it
   }
   process.exit(ExitStatus.RUNTIME);
+}
+// #endregion
+
+// #region conversation
+// What follows "go" when the runtime passed `converse`: lines, both ways.
+
+/** The lines the runtime and its child exchange after "go" (releaseWhenReady's `converse`). */
+export interface Conversation {
+  /** The child's next line; undefined once the child has closed its end (it exec'd, or died). */
+  receive(): Promise<string | undefined>;
+  /** Sends the child one line. */
+  send(line: string): void;
+}
+
+/** The socket, read and written in lines. */
+function linesOver(sync: Duplex): Conversation {
+  const lines = readline.createInterface({ input: sync, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  return {
+    receive: async () => {
+      const { done, value } = await lines.next();
+      return done ? undefined : value;
+    },
+    send: (line) => void sync.write(`${line}\n`),
+  };
+}
+
+/** The child's side: tells the runtime one line. */
+export function tellRuntime(program: string, message: string): void {
+  try {
+    retryOnInterrupt(() => fs.writeSync(SYNC_FD, `${message}\n`));
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    if (code === 'EPIPE' || code === 'ECONNRESET') runtimeGone(program);
+    throw error;
+  }
+}
+
+/** Tells the runtime `question` (one line) and waits for its one-line answer. */
+export function askRuntime(program: string, question: string): string {
+  tellRuntime(program, question);
+  // A byte at a time: whatever follows the answer is not this question's to read.
+  const byte = Buffer.alloc(1);
+  let answer = '';
+  for (;;) {
+    let count: number;
+    try {
+      count = retryOnInterrupt(() => fs.readSync(SYNC_FD, byte, 0, 1, null));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET') runtimeGone(program);
+      throw error;
+    }
+    if (count === 0) runtimeGone(program);
+    if (byte[0] === 0x0a) return answer;
+    answer += byte.toString('latin1');
+  }
 }
 // #endregion

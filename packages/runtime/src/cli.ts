@@ -180,18 +180,33 @@ function routeStopSignals(): void {
   for (const signal of STOP_SIGNALS) process.on(signal, () => onStopSignal(signal));
 }
 
+export interface WaitOptions {
+  /**
+   * The container has a terminal of its own (a pty the runtime relays, its own terminal
+   * in raw mode): a Ctrl-C typed there is a byte for the container's terminal, never a
+   * signal to the runtime, so the first SIGINT the runtime gets came from `kill`, and
+   * is passed on like the others.
+   */
+  readonly ownTerminal?: boolean;
+}
+
 /**
  * Waits for the container's first process and returns its exit status. Meanwhile the
  * runtime stands in for the container: SIGTERM and SIGHUP are passed on (then SIGKILL
  * if it is still running after a grace period); a second Ctrl-C kills it. The first
  * Ctrl-C is left to the terminal, which sent it to the container's foreground
- * processes already (or passed on, when there is no terminal).
+ * processes already (or passed on, when there is no terminal, or the container has
+ * one of its own: `ownTerminal`).
  *
  * `started` resolves once the command runs (the child has exec'd). Until then the
  * signals are held back: the child is PID 1 of its namespace, and the kernel drops
  * signals to a PID 1 that has not set up a handler for them (Node's would never run).
  */
-export function waitForExit(child: ChildProcess, started: Promise<unknown> = Promise.resolve()): Promise<number> {
+export function waitForExit(
+  child: ChildProcess,
+  started: Promise<unknown> = Promise.resolve(),
+  { ownTerminal = false }: WaitOptions = {},
+): Promise<number> {
   return new Promise((resolve, reject) => {
     let interrupts = 0;
     let killTimer: NodeJS.Timeout | undefined;
@@ -203,7 +218,7 @@ export function waitForExit(child: ChildProcess, started: Promise<unknown> = Pro
       if (signal === 'SIGTERM' || signal === 'SIGHUP') stop(signal);
       else if (signal === 'SIGQUIT') child.kill('SIGQUIT');
       else if (++interrupts > 1) child.kill('SIGKILL');
-      else if (!process.stdin.isTTY) child.kill('SIGINT');
+      else if (ownTerminal || !process.stdin.isTTY) child.kill('SIGINT');
     };
     const held: StopSignal[] = pendingSignals.splice(0);
     onStopSignal = (signal) => held.push(signal);

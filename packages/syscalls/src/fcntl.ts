@@ -7,6 +7,8 @@ export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
+/** Duplicate the fd onto the lowest free number >= arg, close-on-exec (Linux 2.6.24+). */
+export const F_DUPFD_CLOEXEC = 1030;
 // O_NONBLOCK is 0o4000 on x86_64, arm64 and riscv64 (not in os.constants).
 export const O_NONBLOCK = 0o4000;
 

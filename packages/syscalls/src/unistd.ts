@@ -13,6 +13,8 @@ const setgroups_ = declare('int setgroups(size_t size, const uint32_t *list)');
 const setgid_ = declare('int setgid(uint32_t gid)');
 const setuid_ = declare('int setuid(uint32_t uid)');
 const close_ = declare('int close(int fd)');
+const dup2_ = declare('int dup2(int oldfd, int newfd)');
+const setsid_ = declare('int setsid(void)');
 const closeRange_ = declare('int close_range(uint32_t first, uint32_t last, int flags)');
 const execve_ = declare('int execve(const char *path, const char **argv, const char **envp)');
 const syscall_ = declare('long syscall(long number, ...)');
@@ -90,6 +92,23 @@ export function setuid(uid: number): void {
 /** Closes a file descriptor. https://man7.org/linux/man-pages/man2/close.2.html */
 export function close(fd: number): void {
   check(close_(fd), 'close');
+}
+
+/**
+ * Makes `newfd` a copy of `oldfd` (closing what `newfd` was open on); the copy is not
+ * close-on-exec. https://man7.org/linux/man-pages/man2/dup2.2.html
+ */
+export function dup2(oldfd: number, newfd: number): void {
+  check(dup2_(oldfd, newfd), 'dup2');
+}
+
+/**
+ * Starts a new session, the caller its leader and the only member of a new process
+ * group, with no controlling terminal; returns the session id. Fails with EPERM in a
+ * process group leader. https://man7.org/linux/man-pages/man2/setsid.2.html
+ */
+export function setsid(): number {
+  return check(setsid_(), 'setsid');
 }
 
 /** Flag for close_range: mark close-on-exec instead of closing now. */
