@@ -74,11 +74,14 @@ const commonOptions = {
 export function usage(program: Program<Record<string, OptionSpec>>): string {
   const options: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
   const anyShort = Object.values(options).some((spec) => spec.short !== undefined);
-  const lines = Object.entries(options).map(([name, spec]) => {
+  const flags = Object.entries(options).map(([name, spec]) => {
     const alias = spec.short !== undefined ? `-${spec.short}, ` : anyShort ? '    ' : '';
-    const flag = `${alias}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+    return `${alias}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+  });
+  const width = Math.max(20, ...flags.map((flag) => flag.length));
+  const lines = Object.values(options).map((spec, i) => {
     const notes = [spec.default ? `default: ${spec.default}` : '', spec.repeatable ? 'may be given more than once' : ''].filter(Boolean);
-    return `  ${flag.padEnd(20)} ${spec.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+    return `  ${flags[i]!.padEnd(width)} ${spec.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
   });
   return [`${program.name}: ${program.summary}`, '', `usage: ${program.name} [options] <command> [args...]`, '', ...lines].join('\n');
 }

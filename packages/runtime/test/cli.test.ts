@@ -74,7 +74,7 @@ test('a dash and a letter that is no alias starts the command, as it always did'
 test('usage shows aliases, and which options may be given more than once', (t) => {
   const text = usage(network);
   t.regex(text, /\n {2}-p, --publish HOST:CONTAINER publish a port \(may be given more than once\)\n/);
-  t.regex(text, /\n {6}--network MODE\s+the network \(default: bridge\)\n/);
+  t.regex(text, /\n {6}--network MODE {11}the network \(default: bridge\)\n/, 'aligned with the longest');
   t.regex(text, /\n {2}-q, --quiet\s+a flag with an alias\n/);
   t.notRegex(usage(program), /^ {6}--/m, 'a stage without aliases lays out its options as before');
 });
