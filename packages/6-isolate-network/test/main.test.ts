@@ -7,13 +7,11 @@
 // real host.)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
-import { NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, listTables } from '@samples/syscalls';
 import {
   containerPid,
   enterScratchNetworkNamespace,
@@ -31,58 +29,31 @@ import {
   waitFor,
 } from '@samples/testing';
 import { CGROUP_ROOT, detectLayout, parseProcCgroup } from '5-isolate-cgroup/cgroup';
-import { leaseKind, stateDirectory } from '../src/network/state';
+import {
+  TOOLS_MISSING,
+  added,
+  forwarding,
+  hostNetwork,
+  httpGet,
+  httpGetFrom,
+  inRootfs,
+  ip,
+  leftovers,
+  removed,
+  stage,
+  startServing,
+  tables,
+} from './helpers';
 
-const stage = path.join(__dirname, '..');
 const test = rootTest.serial;
 if (isRoot) enterScratchNetworkNamespace();
 // Built on first use: only where the tests that use it run.
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
 const layout = isRoot ? detectLayout() : 'v1';
 
-/** Whether the default root filesystem has `command` (it takes ip and busybox from the host when there). */
-const inRootfs = (command: string) => ['usr/sbin', 'usr/bin', 'sbin', 'bin'].some((dir) => fs.existsSync(path.join(rootfs, dir, command)));
-const hasTools = isRoot && inRootfs('ip') && inRootfs('busybox');
-const withTools = testIf(
-  hasTools || !isRoot,
-  'needs ip and busybox in the default root filesystem: apt-get install iproute2 busybox-static, then pnpm rootfs build --force',
-  test,
-);
+const hasTools = isRoot && inRootfs(rootfs, 'ip') && inRootfs(rootfs, 'busybox');
+const withTools = testIf(hasTools || !isRoot, TOOLS_MISSING, test);
 
-// #region the scratch host, as the tests look at it
-const ip = (...args: string[]) => spawnSync('ip', args, { encoding: 'utf8' }).stdout;
-const forwarding = () => fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
-
-/** nftables' tables, over netlink (nft itself may not be installed). */
-function tables(): string[] {
-  const netlink = NetlinkSocket.open(NETLINK_NETFILTER);
-  try {
-    return listTables(netlink).map((table) => `${table.family === NFPROTO_IPV4 ? 'ip' : table.family} ${table.name}`);
-  } finally {
-    netlink.close();
-  }
-}
-
-/** Links, addresses, routes (both families, every table), forwarding, nftables: what the runtime may change. */
-function hostNetwork() {
-  return {
-    links: ip('-o', 'link').trim().split('\n'),
-    addresses: ip('-o', 'addr').trim().split('\n'),
-    routes: [...ip('route', 'show', 'table', 'all').trim().split('\n'), ...ip('-6', 'route', 'show', 'table', 'all').trim().split('\n')],
-    forwarding: forwarding(),
-    tables: tables(),
-  };
-}
-
-const added = (before: readonly string[], now: readonly string[]) => now.filter((line) => !before.includes(line));
-const removed = (before: readonly string[], now: readonly string[]) => before.filter((line) => !now.includes(line));
-
-/** The address leases of this scratch host (none once every container ended), and its state directory. */
-function leftovers() {
-  const kind = leaseKind();
-  return { leases: leases(kind).map((lease) => lease.id), stateDirectory: fs.existsSync(stateDirectory(kind)) };
-}
-// #endregion
 
 /** The cgroups leased by the runtimes this file started. */
 function cgroupsOfOurRuntimes(): string[] {
@@ -99,48 +70,6 @@ anyTest.after.always('no runtime started here left a cgroup, an address, a bridg
   t.deepEqual(tables(), []);
   t.is(forwarding(), '0');
 });
-
-/** GET `url` from the host, with a bound; resolves with the body. */
-function httpGet(url: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: false, timeout: timeoutMs }, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve(body));
-    });
-    request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${timeoutMs / 1000} s`)));
-    request.on('error', reject);
-  });
-}
-
-/**
- * Starts a container serving "hello from the container" over HTTP on its port 80
- * (busybox httpd), and resolves once it listens, with its address. SIGTERM ends it,
- * at the latest when the test ends.
- */
-async function startServing(t: ExecutionContext, options: string[] = []) {
-  const script = [
-    'trap "exit 143" TERM',
-    'ip -4 -o addr show eth0',
-    'echo "hello from the container" > /tmp/index.html',
-    'httpd -p 80 -h /tmp && echo ready',
-    'sleep 60 & wait',
-  ].join('; ');
-  const { runtime, exited, output } = await startStageUntilReady(stage, [...options, 'sh', '-c', script]);
-  const stop = async () => {
-    if (runtime.exitCode === null && runtime.signalCode === null) runtime.kill('SIGTERM');
-    return exited;
-  };
-  t.teardown(stop);
-  const address = /inet (\S+)\//.exec(output.text)?.[1];
-  return { runtime, address: address!, stop };
-}
-
-/** GET `url` from inside the network namespace of process `pid`, with the host's node. */
-function httpGetFrom(pid: number, url: string): string {
-  const script = `require('http').get(${JSON.stringify(url)}, { timeout: 5000 }, (r) => r.pipe(process.stdout)).on('error', (e) => console.log(e.message));`;
-  return spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 }).stdout;
-}
 
 testCommonBehaviour(stage, test);
 
