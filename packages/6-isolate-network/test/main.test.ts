@@ -229,7 +229,7 @@ withTools('--verbose: each network step is one line, in the order the kernel nee
     /^=> check the host's routes for one that overlaps 10\.22\.0\.0\/24 \(RTM_GETROUTE\) \.\.\. ok$/,
     /^=> create bridge samples0, up, with 10\.22\.0\.1\/24 \(RTM_NEWLINK, RTM_NEWADDR\) \.\.\. ok$/,
     /^=> masquerade 10\.22\.0\.0\/24 going out through any link but samples0 \(nf_tables: table ip samples0, one batch\) \.\.\. ok$/,
-    /^=> turn on IPv4 forwarding \(write 1 to \/proc\/sys\/net\/ipv4\/ip_forward\) \.\.\. ok$/,
+    /^=> turn on IPv4 forwarding \(\/proc\/sys\/net\/ipv4\/ip_forward: 1\) \.\.\. ok$/,
     /^=> take a free address of 10\.22\.0\.0\/24 \(a lease in \/run\/ts-container-samples\/net-\d+\) \.\.\. ok$/,
     /^=> re-execute self as "child" with CLONE_NEWUTS\|CLONE_NEWPID\|CLONE_NEWNET \.\.\. ok$/,
     /^=> write \d+ to .*cgroup\.procs \.\.\. ok$/,

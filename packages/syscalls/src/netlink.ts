@@ -625,6 +625,7 @@ export interface NewLink {
   readonly peer?: { readonly name: string; readonly netnsFd?: number };
 }
 
+// #region newLink
 /**
  * Creates a link: `ip link add NAME type KIND` (and, for a veth, `peer name P netns N`)
  * in one RTM_NEWLINK. Throws EEXIST when a link of that name is there already.
@@ -651,6 +652,7 @@ export function newLink(netlink: NetlinkSocket, link: NewLink): void {
   const subject = link.peer ? `${link.name} (peer ${link.peer.name})` : link.name;
   netlink.request(nlmsg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(upFlags(link.up)), attributes), 'RTM_NEWLINK', subject);
 }
+// #endregion
 
 /** Sets a link up (`ip link set NAME up`), found by name. */
 export function setLinkUp(netlink: NetlinkSocket, name: string): void {
@@ -689,7 +691,7 @@ function macBytes(address: string): Buffer {
 }
 // #endregion
 
-// #region addresses and routes
+// #region routes
 export interface InterfaceAddress {
   readonly family: number;
   /** The link's index. */

@@ -14,6 +14,7 @@ import path from 'node:path';
 
 export const IPV4_SYSCTL = '/proc/sys/net/ipv4';
 
+// #region settings
 /** The settings writing ip_forward touches, with their current values; ip_forward first. */
 export function readForwardingSettings(root = IPV4_SYSCTL): [string, string][] {
   const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8').trim();
@@ -45,3 +46,4 @@ export function restoreForwarding(saved: readonly (readonly [string, string])[],
     }
   }
 }
+// #endregion

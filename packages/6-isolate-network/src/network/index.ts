@@ -295,7 +295,7 @@ function setUpHost(netlink: NetlinkSocket, { bridge, directory, warn }: Settings
     const saved = readForwardingSettings();
     if (saved[0]![1] !== '1') {
       writeHostRecord(directory, { ...record, savedSysctls: saved });
-      step('turn on IPv4 forwarding (write 1 to /proc/sys/net/ipv4/ip_forward)', () => enableForwarding());
+      step('turn on IPv4 forwarding (/proc/sys/net/ipv4/ip_forward: 1)', () => enableForwarding());
     }
   } catch (error) {
     warn(`cannot turn on IPv4 forwarding (${(error as Error).message}): containers reach the host and each other, not beyond`);

@@ -128,7 +128,7 @@ export function reclaimAddresses(kind: string, reclaim: (lease: Lease<AddressLea
 }
 // #endregion
 
-// #region host record
+// #region record
 /** What the first runtime set up on the host, and the values it changed there. */
 export interface HostRecord {
   readonly bridge: string;
