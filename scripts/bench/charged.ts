@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseProcCgroup, removeDirectory } from '../../packages/5-isolate-cgroup/src/cgroup/files';
+import { cgroupfs, parseProcCgroup, removeDirectory } from '../../packages/5-isolate-cgroup/src/cgroup/files';
 import type { Command } from './measure';
 
 const SLEEP_SECONDS = '0.5';
@@ -107,7 +107,7 @@ export async function chargedWhileSleeping(stage: Command, rootfs: string, runs:
         ),
       );
     } finally {
-      removeDirectory(dir);
+      removeDirectory(cgroupfs, dir);
     }
   }
   return { container, sleepAlone, file: hierarchy.peakFile };
