@@ -227,6 +227,23 @@ rootTest.serial('a subnet clashing with the host routes: one line, nothing made;
   assertHostRestored(t, before);
 });
 
+rootTest.serial('a bridge of that name there already (EEXIST) is used, and given back as it was: down, without our address', async (t) => {
+  t.is(sh('ip link add samples0 type bridge').status, 0);
+  t.teardown(() => sh('ip link del samples0'));
+  // (not the queueing discipline, which the kernel sets when a link first goes up)
+  const bridgeNow = () => sh('ip -br link show samples0; ip -o addr show samples0').stdout;
+  const before = bridgeNow();
+  const container = await startNamespaceHolder(t);
+  const lease = reserveAddress();
+  t.teardown(() => lease.release());
+  lease.connect(container.pid);
+  t.regex(sh('ip -4 -br addr show samples0').stdout, /samples0 +UP +10\.22\.0\.1\/24/);
+  t.is(container.run('ip', ['route', 'get', '10.22.0.1']).status, 0);
+  lease.release();
+  t.is(bridgeNow(), before, 'the bridge stays, as it was');
+  t.deepEqual(tables(), []);
+});
+
 rootTest.serial('forwarding that was on already stays on, and nothing is restored', (t) => {
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
   t.teardown(() => fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '0'));

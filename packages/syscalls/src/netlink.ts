@@ -659,6 +659,16 @@ export function setLinkUp(netlink: NetlinkSocket, name: string): void {
   netlink.request(nlmsg(RTM_NEWLINK, 0, ifinfomsg({ flags: IFF_UP, change: IFF_UP }), [stringAttribute(IFLA_IFNAME, name)]), 'RTM_NEWLINK', name);
 }
 
+/** Sets a link down (`ip link set NAME down`), found by name. */
+export function setLinkDown(netlink: NetlinkSocket, name: string): void {
+  netlink.request(nlmsg(RTM_NEWLINK, 0, ifinfomsg({ flags: 0, change: IFF_UP }), [stringAttribute(IFLA_IFNAME, name)]), 'RTM_NEWLINK', name);
+}
+
+/** Sets a link's hardware address (`ip link set NAME address MAC`), as aa:bb:cc:dd:ee:ff. */
+export function setLinkAddress(netlink: NetlinkSocket, name: string, address: string): void {
+  netlink.request(nlmsg(RTM_NEWLINK, 0, ifinfomsg(), [stringAttribute(IFLA_IFNAME, name), attribute(IFLA_ADDRESS, macBytes(address))]), 'RTM_NEWLINK', name);
+}
+
 /** Makes a link a port of a bridge (`ip link set NAME master BRIDGE`), by indexes. */
 export function setLinkMaster(netlink: NetlinkSocket, name: string, master: number): void {
   netlink.request(nlmsg(RTM_NEWLINK, 0, ifinfomsg(), [stringAttribute(IFLA_IFNAME, name), u32Attribute(IFLA_MASTER, master)]), 'RTM_NEWLINK', name);
@@ -716,6 +726,15 @@ export function addAddress(netlink: NetlinkSocket, index: number, address: strin
       ...(prefixLength < 31 ? [attribute(IFA_BROADCAST, broadcast)] : []),
     ]),
     'RTM_NEWADDR',
+    `${address}/${prefixLength}`,
+  );
+}
+
+/** Removes an IPv4 address from a link (`ip addr del ADDRESS/PREFIX dev LINK`). Throws EADDRNOTAVAIL when it has none such. */
+export function deleteAddress(netlink: NetlinkSocket, index: number, address: string, prefixLength: number): void {
+  netlink.request(
+    nlmsg(RTM_DELADDR, 0, ifaddrmsg({ family: AF_INET, prefixLength, index }), [attribute(IFA_LOCAL, ipv4Bytes(address))]),
+    'RTM_DELADDR',
     `${address}/${prefixLength}`,
   );
 }

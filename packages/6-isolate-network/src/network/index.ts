@@ -11,7 +11,7 @@
 // last one out gives the host back as it was.
 import { CLONE_NEWNET, NetlinkSocket, SyscallError, listLinks, listRoutes } from '@samples/syscalls';
 import { CliError, ExitStatus, type OptionSpec, step, trace } from '@samples/runtime';
-import { DEFAULT_BRIDGE, createBridge, findBridge, removeBridge } from './bridge';
+import { DEFAULT_BRIDGE, borrowing, createBridge, findBridge, giveBackBridge, removeBridge } from './bridge';
 import { enableForwarding, readForwardingSettings, restoreForwarding } from './forwarding';
 import { addMasquerade, forwardDropper, natUnavailableMessage, removeMasquerade } from './nat';
 import { type PortMapping, type Proxy, listenForPublish, parsePublishes } from './publish';
@@ -205,7 +205,7 @@ function reserveLocked(netlink: NetlinkSocket, settings: Settings): Reserved {
       ExitStatus.USAGE,
     );
   }
-  const bridgeIndex = record === undefined ? setUpHost(netlink, settings, wanted) : findBridge(netlink, bridge);
+  const bridgeIndex = record === undefined ? setUpHost(netlink, settings, wanted) : findBridge(netlink, bridge)?.index;
   if (bridgeIndex === undefined) throw new CliError(`the bridge ${bridge} is gone while containers use it: was it deleted by hand?`);
   const hostEnd = hostEndName();
   const address = step(`take a free address of ${formatSubnet(wanted)} (a lease in ${directory})`, () =>
@@ -268,13 +268,16 @@ function lastOneOut(netlink: NetlinkSocket, { kind, directory }: Settings): void
 function setUpHost(netlink: NetlinkSocket, { bridge, directory, warn }: Settings, subnet: Subnet): number {
   const existing = findBridge(netlink, bridge);
   const clash = step(`check the host's routes for one that overlaps ${formatSubnet(subnet)} (RTM_GETROUTE)`, () =>
-    findClash(subnet, listRoutes(netlink), existing),
+    findClash(subnet, listRoutes(netlink), existing?.index),
   );
   if (clash !== undefined) {
     const link = clash.outputIndex === undefined ? 'none' : (listLinks(netlink).find((l) => l.index === clash.outputIndex)?.name ?? String(clash.outputIndex));
     throw new CliError(clashMessage(subnet, clash, link), ExitStatus.USAGE);
   }
-  let record: HostRecord = { bridge, subnet: formatSubnet(subnet), createdBridge: existing === undefined };
+  let record: HostRecord =
+    existing === undefined
+      ? { bridge, subnet: formatSubnet(subnet), createdBridge: true }
+      : { bridge, subnet: formatSubnet(subnet), createdBridge: false, borrowedBridge: borrowing(netlink, existing, subnet) };
   writeHostRecord(directory, record);
   const bridgeIndex = step(`create bridge ${bridge}, up, with ${gatewayAddress(subnet)}/${subnet.prefixLength} (RTM_NEWLINK, RTM_NEWADDR)`, () =>
     createBridge(netlink, bridge, subnet),
@@ -287,7 +290,8 @@ function setUpHost(netlink: NetlinkSocket, { bridge, directory, warn }: Settings
       addMasquerade(natTable, subnet, bridge),
     );
   } catch (error) {
-    record = { bridge: record.bridge, subnet: record.subnet, createdBridge: record.createdBridge };
+    const { natTable: _, ...withoutNat } = record;
+    record = withoutNat;
     writeHostRecord(directory, record);
     warn(natUnavailableMessage(subnet, error));
   }
@@ -312,7 +316,7 @@ function setUpHost(netlink: NetlinkSocket, { bridge, directory, warn }: Settings
   return bridgeIndex;
 }
 
-/** Undoes what `record` says was done: the NAT table, the bridge (if ours), the forwarding settings. */
+/** Undoes what `record` says was done: the NAT table, the bridge (or what was changed on one that was there), the forwarding settings. */
 function restoreHost(netlink: NetlinkSocket, record: HostRecord): void {
   const errors: unknown[] = [];
   const attempt = (action: () => void) => {
@@ -324,6 +328,7 @@ function restoreHost(netlink: NetlinkSocket, record: HostRecord): void {
   };
   if (record.natTable !== undefined) attempt(() => removeMasquerade(record.natTable!));
   if (record.createdBridge) attempt(() => removeBridge(netlink, record.bridge));
+  else if (record.borrowedBridge !== undefined) attempt(() => giveBackBridge(netlink, record.bridge, parseSubnet(record.subnet), record.borrowedBridge!));
   if (record.savedSysctls !== undefined) attempt(() => restoreForwarding(record.savedSysctls!));
   if (errors.length > 0) throw errors[0];
 }

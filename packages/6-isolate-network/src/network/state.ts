@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LOCK_EX, LOCK_NB, LOCK_UN, SyscallError, flock } from '@samples/syscalls';
+import type { BorrowedBridge } from './bridge';
 import { CliError, LEASE_DIR, type Lease, isAlive, leases, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
 
 /** How long a runtime waits for another to finish changing the host's network. */
@@ -135,6 +136,8 @@ export interface HostRecord {
   readonly subnet: string;
   /** Whether the runtime created the bridge (else it was there, and stays). */
   readonly createdBridge: boolean;
+  /** For a bridge that was there: what the runtime changed on it. */
+  readonly borrowedBridge?: BorrowedBridge;
   /** The nftables table made for NAT, if NAT could be set up. */
   readonly natTable?: string;
   /** /proc/sys/net/ipv4 files and the values they had, in the order to write them back. */
