@@ -176,7 +176,11 @@ export function reserveAddress(options: BridgeOptions = {}): Lease {
       try {
         return reserveLocked(netlink, settings);
       } catch (error) {
-        lastOneOut(netlink, settings);
+        try {
+          lastOneOut(netlink, settings);
+        } catch {
+          // The first failure is the one to report; what is left, the next run sweeps.
+        }
         throw error;
       }
     });
@@ -197,7 +201,7 @@ interface Reserved {
 /** What reserveAddress does holding the lock. */
 function reserveLocked(netlink: NetlinkSocket, settings: Settings): Reserved {
   const { bridge, kind, directory } = settings;
-  let record = sweepLocked(netlink, settings);
+  const record = sweepLocked(netlink, settings);
   const wanted = settings.subnet ?? parseSubnet(record?.subnet ?? DEFAULT_SUBNET);
   if (record !== undefined && record.subnet !== formatSubnet(wanted)) {
     throw new CliError(
