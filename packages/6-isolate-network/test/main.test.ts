@@ -12,6 +12,7 @@ import path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
+import { NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, deleteTable, newTable, nftBatch } from '@samples/syscalls';
 import {
   containerPid,
   enterScratchNetworkNamespace,
@@ -296,6 +297,22 @@ test('a link named like the bridge that is no bridge: one line, status 125, noth
   refused(t, [], 125, /^6-isolate-network: a link named samples0 exists and is not a bridge \(veth\): remove it, or rename it\n$/);
 });
 // #endregion
+
+withTools("NAT out of reach (here: a table of that name is someone else's): one line, and the container starts all the same", (t) => {
+  const netfilter = NetlinkSocket.open(NETLINK_NETFILTER);
+  t.teardown(() => netfilter.close());
+  nftBatch(netfilter, [newTable(NFPROTO_IPV4, 'samples0')]);
+  t.teardown(() => nftBatch(netfilter, [deleteTable(NFPROTO_IPV4, 'samples0')]));
+  const before = hostNetwork();
+  const result = runStage(stage, ['ip', '-4', '-br', 'addr', 'show', 'eth0']);
+  t.is(result.status, 0);
+  t.regex(result.stdout, /^eth0@if\d+ +UP +10\.22\.0\.2\/24 $/m, 'connected');
+  t.is(
+    result.stderr,
+    "6-isolate-network: no outbound NAT for 10.22.0.0/24: an nftables table of that name is someone else's, EEXIST: file exists, NFT_MSG_NEWTABLE 'samples0'; containers reach the host and each other, not beyond\n",
+  );
+  t.deepEqual(hostNetwork(), before, "the other table is left as it was, and nothing of ours is left");
+});
 
 test('the container runs in a cgroup of its own with the limits asked for, removed afterwards (stage 5)', async (t) => {
   const { runtime, exited, output } = await startStageUntilReady(stage, [
