@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { leases } from '@samples/runtime';
-import { NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, listTables } from '@samples/syscalls';
+import { CLONE_NEWNET, NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, listTables, setLinkUp, unshare } from '@samples/syscalls';
 import { startStageUntilReady } from '@samples/testing';
 import { leaseKind, stateDirectory } from '../src/network/state';
 
@@ -15,6 +15,24 @@ export const stage = path.join(__dirname, '..');
 /** Whether the root filesystem `rootfs` has `command` (the default takes ip and busybox from the host when there). */
 export function inRootfs(rootfs: string, command: string): boolean {
   return ['usr/sbin', 'usr/bin', 'sbin', 'bin'].some((dir) => fs.existsSync(path.join(rootfs, dir, command)));
+}
+
+/**
+ * Moves this test process's main thread into a new network namespace, with lo up: a
+ * scratch "host" whose links, routes, nftables and ip_forward the tests may change
+ * freely. The real host's network is never touched, and everything made in the scratch
+ * one goes when the test process ends, even if a test failed half-way. Children spawned
+ * from now on (the runtimes a test starts, `ip`) start in it too, and so do the sockets
+ * this process opens (on the main thread). Call it once, at the top of a test file, as root.
+ */
+export function enterScratchHost(): void {
+  unshare(CLONE_NEWNET);
+  const netlink = NetlinkSocket.open();
+  try {
+    setLinkUp(netlink, 'lo');
+  } finally {
+    netlink.close();
+  }
 }
 
 export const TOOLS_MISSING =

@@ -15,7 +15,6 @@ import { leases } from '@samples/runtime';
 import { NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, deleteTable, newTable, nftBatch } from '@samples/syscalls';
 import {
   containerPid,
-  enterScratchNetworkNamespace,
   isRoot,
   rootTest,
   runStage,
@@ -33,6 +32,7 @@ import { CGROUP_ROOT, detectLayout, parseProcCgroup } from '5-isolate-cgroup/cgr
 import {
   TOOLS_MISSING,
   added,
+  enterScratchHost,
   forwarding,
   hostNetwork,
   httpGet,
@@ -47,7 +47,7 @@ import {
 } from './helpers';
 
 const test = rootTest.serial;
-if (isRoot) enterScratchNetworkNamespace();
+if (isRoot) enterScratchHost();
 // Built on first use: only where the tests that use it run.
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
 const layout = isRoot ? detectLayout() : 'v1';

@@ -25,7 +25,6 @@ import {
 import { CliError, spawnInNamespaces } from '@samples/runtime';
 import {
   collectOutput,
-  enterScratchNetworkNamespace,
   isRoot,
   type NamespaceHolder,
   rootTest,
@@ -37,12 +36,13 @@ import {
 } from '@samples/testing';
 import type { ExecutionContext } from 'ava';
 import { reserveAddress } from '../src/network';
+import { enterScratchHost } from './helpers';
 import { listenForPublish } from '../src/network/publish';
 import { leaseKind, stateDirectory } from '../src/network/state';
 import { parseSubnet } from '../src/network/subnet';
 import { bringUpLoopback } from '../src/network/veth';
 
-if (isRoot) enterScratchNetworkNamespace();
+if (isRoot) enterScratchHost();
 
 const sh = (command: string) => spawnSync('sh', ['-c', command], { encoding: 'utf8' });
 const forwarding = () => fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
@@ -106,10 +106,10 @@ rootTest.serial('a container: eth0 with an address and a default route; it and t
   leases[1]!.connect(second.pid);
   t.deepEqual(leases.map((lease) => lease.address), ['10.22.0.2', '10.22.0.3']);
 
-  t.regex(first.run('ip', ['-br', '-4', 'addr']).stdout as string, /^lo +UNKNOWN +127\.0\.0\.1\/8 \neth0@if\d+ +UP +10\.22\.0\.2\/24 \n$/);
+  t.regex(first.run('ip', ['-br', '-4', 'addr']).stdout, /^lo +UNKNOWN +127\.0\.0\.1\/8 \neth0@if\d+ +UP +10\.22\.0\.2\/24 \n$/);
   // proto boot, as `ip route add` makes it, is the one ip does not print
-  t.regex(first.run('ip', ['route']).stdout as string, /^default via 10\.22\.0\.1 dev eth0 \n10\.22\.0\.0\/24 dev eth0 proto kernel scope link src 10\.22\.0\.2 \n$/);
-  t.deepEqual((first.run('ip', ['-o', 'link']).stdout as string).trim().split('\n').map((line) => line.split(':')[1]!.trim().split('@')[0]), ['lo', 'eth0'], 'only its own links');
+  t.regex(first.run('ip', ['route']).stdout, /^default via 10\.22\.0\.1 dev eth0 \n10\.22\.0\.0\/24 dev eth0 proto kernel scope link src 10\.22\.0\.2 \n$/);
+  t.deepEqual((first.run('ip', ['-o', 'link']).stdout).trim().split('\n').map((line) => line.split(':')[1]!.trim().split('@')[0]), ['lo', 'eth0'], 'only its own links');
   t.regex(sh('ip -br -4 addr show samples0').stdout, /samples0 +UP +10\.22\.0\.1\/24/);
   t.is(forwarding(), '1');
   t.deepEqual(tables(), ['ip samples0']);
@@ -139,7 +139,7 @@ rootTest.serial('outbound NAT: a container reaches "the internet" through the ho
   t.is(sh(`ip link add uplink0 type veth peer name wan0 netns ${internet.pid} && ip addr add 198.51.100.2/24 dev uplink0 && ip link set uplink0 up`).status, 0);
   t.teardown(() => sh('ip link del uplink0'));
   t.is(internet.run('sh', ['-c', 'ip addr add 198.51.100.1/24 dev wan0 && ip link set wan0 up && ip link set lo up']).status, 0);
-  t.regex(internet.run('ip', ['route']).stdout as string, /^198\.51\.100\.0\/24 dev wan0 proto kernel scope link src 198\.51\.100\.1 \n$/, 'the only route out there');
+  t.regex(internet.run('ip', ['route']).stdout, /^198\.51\.100\.0\/24 dev wan0 proto kernel scope link src 198\.51\.100\.1 \n$/, 'the only route out there');
 
   const container = await startNamespaceHolder(t);
   const lease = reserveAddress();
@@ -162,7 +162,7 @@ async function startLeaseHolder(): Promise<{ child: ChildProcess; go(): Promise<
   return {
     child,
     async go() {
-      child.stdin!.write('go');
+      child.stdin.write('go');
       await waitFor('a lease holder to print its address', () => /ready\n.+\n/.test(output.text), 30_000);
       return output.text.split('\n')[1]!;
     },
@@ -256,7 +256,7 @@ rootTest.serial('forwarding that was on already stays on, and nothing is restore
 rootTest.serial('--network none: lo up, nothing else', async (t) => {
   const container = await startNamespaceHolder(t);
   bringUpLoopback(container.pid);
-  t.is((container.run('ip', ['-br', 'link']).stdout as string).replace(/ +/g, ' '), 'lo UNKNOWN 00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP> \n');
+  t.is((container.run('ip', ['-br', 'link']).stdout).replace(/ +/g, ' '), 'lo UNKNOWN 00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP> \n');
 });
 
 rootTest.serial('--publish: a host port relays to the container, started as a stage starts it (spawnInNamespaces with CLONE_NEWNET)', async (t) => {

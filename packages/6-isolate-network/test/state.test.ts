@@ -42,7 +42,7 @@ rootTest('the leases of dead runtimes and of reused pids are reclaimed, with the
   const kind = leaseKind(t);
   const dir = stateDirectory(kind);
   fs.mkdirSync(dir, { recursive: true });
-  const dead = spawnSync('true').pid!;
+  const dead = spawnSync('true').pid;
   const write = (address: string, owner: { pid: number; start: string }, hostEnd: string) =>
     fs.writeFileSync(path.join(dir, address), JSON.stringify({ owner, data: { hostEnd } }));
   write('10.22.0.2', { pid: dead, start: '12345' }, 'vethdead');

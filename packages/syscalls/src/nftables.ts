@@ -156,6 +156,11 @@ export function nftType(command: number): number {
 
 const commandNames = new Map<number, string>(Object.entries(NftMessageType).map(([name, value]) => [nftType(value), name]));
 
+/** 'NFT_MSG_NEWTABLE' for NFT_MSG_NEWTABLE: how errors name a command. */
+function commandName(command: number): string {
+  return commandNames.get(nftType(command)) ?? `nf_tables command ${command}`;
+}
+
 /** An nf_tables message, with what to call it in errors. */
 export interface NftMessage {
   readonly message: Buffer;
@@ -164,7 +169,7 @@ export interface NftMessage {
 }
 
 function nftMessage(command: number, flags: number, family: number, attributes: readonly Attribute[], subject: string): NftMessage {
-  return { message: nlmsg(nftType(command), flags, nfgenmsg(family), attributes), operation: commandNames.get(nftType(command))!, subject };
+  return { message: nlmsg(nftType(command), flags, nfgenmsg(family), attributes), operation: commandName(command), subject };
 }
 
 // #region batch
@@ -310,7 +315,7 @@ export interface Chain {
 }
 
 function nftDump(netlink: NetlinkSocket, command: number, family: number): NetlinkMessage[] {
-  return netlink.dump(nlmsg(nftType(command), 0, nfgenmsg(family)), commandNames.get(nftType(command))!);
+  return netlink.dump(nlmsg(nftType(command), 0, nfgenmsg(family)), commandName(command));
 }
 
 /** Every table of `family` (NFPROTO_UNSPEC: all), as `nft list tables`. */
