@@ -36,7 +36,8 @@ export function normaliser(machine: Machine): (text: string) => string {
       // namespace by its pid, and the runtimes' leases by the host's network namespace.
       .replace(/\bveth[0-9a-f]{7}\b/g, 'veth<id>')
       .replace(/\b(?!00:00:00:00:00:00)(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, '<mac>')
-      .replace(/@if\d+\b/g, '@if<n>')
+      // (ip -br pads a link's name to a column: the width is kept, whatever the digits)
+      .replace(/@if(\d+)( *)/g, (_, digits: string, spaces: string) => `@if<n>${' '.repeat(Math.max(spaces.length ? 1 : 0, digits.length + spaces.length - 3))}`)
       .replace(/\/proc\/\d+\/ns\//g, '/proc/<pid>/ns/')
       .replace(/\/run\/ts-container-samples\/net-\d+/g, '/run/ts-container-samples/net-<inode>')
       // busybox httpd -v logs each client as [address]:port; the port is any free one.

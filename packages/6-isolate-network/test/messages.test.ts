@@ -32,6 +32,11 @@ test('no NAT: one line saying what is missing, and what still works', (t) => {
     'no outbound NAT for 10.22.0.0/24: this kernel has no nf_tables (CONFIG_NF_TABLES); containers reach the host and each other, not beyond',
   );
   t.is(
+    natUnavailableMessage(subnet, new SyscallError(95, 'NFT_MSG_NEWRULE', 'samples0 postrouting', 'Unknown expression type')),
+    "no outbound NAT for 10.22.0.0/24: this kernel lacks nf_tables NAT or masquerade (CONFIG_NFT_NAT, CONFIG_NFT_MASQ), ENOTSUP: operation not supported, NFT_MSG_NEWRULE 'samples0 postrouting' (Unknown expression type); containers reach the host and each other, not beyond",
+    "with the kernel's own words",
+  );
+  t.is(
     natUnavailableMessage(subnet, new SyscallError(2, 'NFT_MSG_NEWCHAIN', 'samples0 postrouting')),
     "no outbound NAT for 10.22.0.0/24: this kernel lacks nf_tables NAT or masquerade (CONFIG_NFT_NAT, CONFIG_NFT_MASQ), ENOENT: no such file or directory, NFT_MSG_NEWCHAIN 'samples0 postrouting'; containers reach the host and each other, not beyond",
   );

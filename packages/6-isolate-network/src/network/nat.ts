@@ -100,14 +100,16 @@ export function forwardDropper(): string | undefined {
  * reaches the host and other containers, not beyond.
  */
 export function natUnavailableMessage(subnet: Subnet, error: unknown): string {
+  // The kernel's own words, where it gave some (an extended ack: the error's hint).
+  const said = error instanceof SyscallError && error.hint !== undefined ? `${error.message} (${error.hint})` : String(error instanceof Error ? error.message : error);
   const reason =
     error instanceof SyscallError && error.code === 'EPROTONOSUPPORT'
       ? 'this kernel has no nf_tables (CONFIG_NF_TABLES)'
       : error instanceof SyscallError && (error.code === 'ENOENT' || error.code === 'ENOTSUP') && error.syscall !== 'NFT_MSG_DELTABLE'
-        ? `this kernel lacks nf_tables NAT or masquerade (CONFIG_NFT_NAT, CONFIG_NFT_MASQ), ${error.message}`
+        ? `this kernel lacks nf_tables NAT or masquerade (CONFIG_NFT_NAT, CONFIG_NFT_MASQ), ${said}`
         : error instanceof SyscallError && error.code === 'EEXIST'
-          ? `an nftables table of that name is someone else's, ${error.message}`
-          : String(error instanceof Error ? error.message : error);
+          ? `an nftables table of that name is someone else's, ${said}`
+          : said;
   return `no outbound NAT for ${formatSubnet(subnet)}: ${reason}; containers reach the host and each other, not beyond`;
 }
 
