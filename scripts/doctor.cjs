@@ -254,13 +254,35 @@ function checkCompiler() {
   return result('ok', 'optional: cc with a static libc, for the chroot-escape exercise');
 }
 
+function checkNetwork() {
+  if (!isLinux) return result('skip', 'stage 6: veth and bridge: ' + NEEDS_LINUX);
+  if (!isRoot()) return result('ok', 'stage 6: veth and bridge (not tried: that needs root)');
+  if (!has('ip') || !has('unshare')) {
+    return result('warn', 'stage 6: veth and bridge not tried: no ip command', 'install iproute2 (stage 6 page and tests use ip; the runtime itself does not)');
+  }
+  // In a scratch network namespace of its own: the host's network is not touched.
+  const tried = run('unshare', ['--net', 'sh', '-c', 'ip link add doctor0 type bridge && ip link add doctor1 type veth peer name doctor2']);
+  if (tried !== undefined && tried.status === 0) return result('ok', 'stage 6: veth and bridge (made one of each, in a scratch network namespace)');
+  return result(
+    'warn',
+    'stage 6: cannot make a veth pair or a bridge: ' + (tried === undefined ? 'unshare failed' : tried.output),
+    'use a kernel with CONFIG_VETH and CONFIG_BRIDGE (distribution kernels have them); meanwhile stage 6 runs with --network none or host',
+  );
+}
+
+function checkNetworkTools() {
+  if (!isLinux) return result('skip', 'optional: busybox: ' + NEEDS_LINUX);
+  if (has('busybox')) return result('ok', 'optional: busybox, for a web server and clients in the default root filesystem (stage 6)');
+  return result('warn', 'optional: no busybox, for a web server and clients in the default root filesystem (stage 6)', 'install busybox-static, then pnpm rootfs build --force');
+}
+
 function checkTmux() {
   if (!isLinux) return result('skip', 'optional: tmux: ' + NEEDS_LINUX);
   if (has('tmux')) return result('ok', 'optional: tmux, to watch the host beside the container');
   return result('warn', 'optional: no tmux, to watch the host beside the container', 'a second terminal does as well; or install tmux');
 }
 
-const checks = [checkLinux, checkKernel, checkLibc, checkRoot, checkNamespaces, checkCgroups, checkNode, checkPnpm, checkDependencies, checkRootfs, checkCompiler, checkTmux];
+const checks = [checkLinux, checkKernel, checkLibc, checkRoot, checkNamespaces, checkCgroups, checkNetwork, checkNode, checkPnpm, checkDependencies, checkRootfs, checkNetworkTools, checkCompiler, checkTmux];
 
 function main() {
   process.stdout.write('Is this machine ready for the workshop?\n\n');

@@ -31,6 +31,17 @@ export function normaliser(machine: Machine): (text: string) => string {
       .replace(/(\/sys\/fs\/cgroup(?:\/(?:memory|pids|cpu))?)\/(?:\S*\/)?container-[0-9a-f]{8}\b/g, '$1/…/container-<id>')
       .replace(/\bcontainer-[0-9a-f]{8}\b/g, 'container-<id>')
       .replace(/\bwrite \d+ to\b/g, 'write <pid> to')
+      // Stage 6: the host's end of a veth is named at random, a link's MAC address
+      // (but lo's) is random, a link's peer is named by its index, a container's
+      // namespace by its pid, and the runtimes' leases by the host's network namespace.
+      .replace(/\bveth[0-9a-f]{7}\b/g, 'veth<id>')
+      .replace(/\b(?!00:00:00:00:00:00)(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, '<mac>')
+      // (ip -br pads a link's name to a column: the width is kept, whatever the digits)
+      .replace(/@if(\d+)( *)/g, (_, digits: string, spaces: string) => `@if<n>${' '.repeat(Math.max(spaces.length ? 1 : 0, digits.length + spaces.length - 3))}`)
+      .replace(/\/proc\/\d+\/ns\//g, '/proc/<pid>/ns/')
+      .replace(/\/run\/ts-container-samples\/net-\d+/g, '/run/ts-container-samples/net-<inode>')
+      // busybox httpd -v logs each client as [address]:port; the port is any free one.
+      .replace(/^(\[[0-9a-f.:]+\]):\d+:/gm, '$1:<port>:')
       // Namespace ids (inode numbers) differ per boot: number them in order of
       // appearance, so that equal stays equal and different stays different.
       .replace(/\b(cgroup|ipc|mnt|net|pid|time|user|uts):\[(\d+)\]/g, (_, type: string, id: string) => {

@@ -13,6 +13,8 @@ export interface Transcript {
   readonly root: boolean;
   /** What it needs besides the project's requirements: the chroot escape is compiled here. */
   readonly needsStaticCompiler?: true;
+  /** Commands it runs that the project does not require, with the Debian package of each. */
+  readonly needsCommands?: Readonly<Record<string, string>>;
   /**
    * Shows cgroup files, which differ between v1 and v2: recorded and checked on this
    * kind only. The v2 ones also show where the runtime's own cgroup is, which differs
@@ -119,6 +121,39 @@ export const transcripts: Record<string, Transcript> = {
       { host: 'ls <cgroup>' },
     ],
   },
+  '6-network-none': {
+    root: true,
+    needsCommands: { ip: 'iproute2' },
+    steps: [{ run: `pnpm -s --filter 6-isolate-network start --network none sh -c 'ip -br link; ip -br addr; ip route'` }],
+  },
+  '6-isolate-network': {
+    root: true,
+    // The --verbose trace names the cgroup's folders, which differ between v1 and v2.
+    cgroup: 'v1',
+    needsCommands: { ip: 'iproute2', nft: 'nftables' },
+    steps: [
+      { host: 'ip -br link show samples0; cat /proc/sys/net/ipv4/ip_forward' },
+      { start: 'pnpm -s --filter 6-isolate-network start --verbose sh' },
+      { inside: 'ip -4 -br addr; ip route' },
+      { host: 'ip -4 -br addr show samples0; ip -br link show master samples0' },
+      { host: 'ip route show 10.22.0.0/24; cat /proc/sys/net/ipv4/ip_forward' },
+      { host: 'nft list table ip samples0' },
+      { inside: 'exit' },
+      { host: 'ip -br link show samples0; cat /proc/sys/net/ipv4/ip_forward; nft list ruleset' },
+    ],
+  },
+  '6-publish': {
+    root: true,
+    needsCommands: { busybox: 'busybox-static', curl: 'curl' },
+    steps: [
+      { start: 'pnpm -s --filter 6-isolate-network start -p 8080:80 sh' },
+      { inside: `echo '<h1>hello from the container</h1>' > /tmp/index.html` },
+      { inside: 'httpd -p 80 -h /tmp -vv -f &' },
+      { host: 'curl -s localhost:8080' },
+      { inside: 'kill $!; wait' },
+      { host: 'curl -sS localhost:8080' },
+    ],
+  },
   '5-out-of-memory': {
     root: true,
     steps: [
@@ -133,12 +168,18 @@ export function whyNot(name: string): string | undefined {
   if (transcript === undefined) throw new Error(`no transcript named "${name}": add it to docs/src/transcripts.ts`);
   if (transcript.root && process.getuid?.() !== 0) return 'needs root';
   if (transcript.needsStaticCompiler && !canCompileStatic()) return 'needs cc and a static libc (gcc, libc6-dev)';
+  const missing = Object.entries(transcript.needsCommands ?? {}).filter(([command]) => !hasCommand(command));
+  if (missing.length > 0) return `needs ${missing.map(([command, pkg]) => `${command} (${pkg})`).join(', ')}`;
   if (transcript.cgroup === 'v2' && process.env.CGROUP2_VM !== '1') {
     return `recorded in the cgroup v2 VM: scripts/cgroup2-vm/run.sh -g /outer -- pnpm docs:build ${name}`;
   }
   const layout = cgroupLayout() === 'v2' ? 'v2' : 'v1';
   if (transcript.cgroup !== undefined && transcript.cgroup !== layout) return `shows cgroup ${transcript.cgroup} files; this machine has ${layout}`;
   return undefined;
+}
+
+function hasCommand(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
 function canCompileStatic(): boolean {

@@ -36,6 +36,7 @@ test('what this machine is: Linux, a Node new enough, the dependencies installed
   t.true(checks.includes('  ok    dependencies installed (koffi loads libc)'));
   t.true(checks.some((line) => /^ {2}(ok|warn)\s+cgroup (v2|v1|v1 \(hybrid\)): memory\b/.test(line)));
   t.true(checks.includes(isRoot ? '  ok    root' : `  FAIL  root: running as ${os.userInfo().username}`));
+  if (isRoot) t.true(checks.includes('  ok    stage 6: veth and bridge (made one of each, in a scratch network namespace)'));
 });
 
 rootTest('as an unprivileged user: root fails, with its fix, and the status is 1', (t) => {
@@ -45,4 +46,5 @@ rootTest('as an unprivileged user: root fails, with its fix, and the status is 1
   t.not(at, -1);
   t.regex(lines[at + 1]!, /^ {8}fix: creating namespaces needs root \(CAP_SYS_ADMIN\)/);
   t.true(lines.includes('  ok    namespaces: uts, pid, mnt (not tried: that needs root)'));
+  t.true(lines.includes('  ok    stage 6: veth and bridge (not tried: that needs root)'));
 });

@@ -33,6 +33,33 @@ test('a container cgroup: its name, its place below the runtime own cgroup, the 
   );
 });
 
+test("stage 6: a veth's random name, MAC addresses but lo's, a peer's index, a container's pid, the lease folder, a client's port", (t) => {
+  t.is(
+    normalise(
+      [
+        '=> create veth pair veth3f9a0c1 (up, a port of the bridge) and eth0 (in the container) (RTM_NEWLINK) ... ok',
+        '=> open a netlink socket in the container namespace (setns to /proc/24858/ns/net and back) ... ok',
+        '=> take a free address of 10.22.0.0/24 (a lease in /run/ts-container-samples/net-4026531840) ... ok',
+        'veth3f9a0c1@if2  UP  aa:1b:2c:3d:4e:5f <BROADCAST,MULTICAST,UP,LOWER_UP>',
+        'eth0@if5         UP             10.22.0.2/24',
+        'eth0@if16        UP             10.22.0.2/24',
+        'lo  UNKNOWN  00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>',
+        '[::ffff:10.22.0.1]:46144: url:/',
+      ].join('\n'),
+    ),
+    [
+      '=> create veth pair veth<id> (up, a port of the bridge) and eth0 (in the container) (RTM_NEWLINK) ... ok',
+      '=> open a netlink socket in the container namespace (setns to /proc/<pid>/ns/net and back) ... ok',
+      '=> take a free address of 10.22.0.0/24 (a lease in /run/ts-container-samples/net-<inode>) ... ok',
+      'veth<id>@if<n> UP  <mac> <BROADCAST,MULTICAST,UP,LOWER_UP>',
+      'eth0@if<n>       UP             10.22.0.2/24',
+      'eth0@if<n>       UP             10.22.0.2/24',
+      'lo  UNKNOWN  00:00:00:00:00:00 <LOOPBACK,UP,LOWER_UP>',
+      '[::ffff:10.22.0.1]:<port>: url:/',
+    ].join('\n'),
+  );
+});
+
 test('namespace ids are numbered in order of appearance, across both terminals: equal stays equal', (t) => {
   const normaliseBoth = normaliser(machine);
   t.is(normaliseBoth('uts:[4026532176]\npid:[4026532177]'), 'uts:[#1]\npid:[#2]');

@@ -28,6 +28,16 @@ const USEFUL = [
   // ncurses
   'clear',
 ];
+
+/**
+ * For stage 6's network: iproute2's `ip` to look at links, addresses and routes, and
+ * busybox (Debian's busybox-static) for a TCP server and clients. Taken when the host
+ * has them; stage 6's page says how to get them, and its tests skip without them.
+ */
+const NETWORK_TOOLS = ['ip', 'busybox'];
+
+/** Busybox applets that become commands of their own (links to busybox), unless the host has its own. */
+const BUSYBOX_APPLETS = ['nc', 'httpd', 'wget'];
 // #endregion
 
 /** Terminal descriptions, so that bash's line editing, less, top and clear work. */
@@ -84,8 +94,16 @@ function populate(tree: string): string[] {
       `this host lacks ${missing.join(', ')}, which the default root filesystem needs: install them (procps for ps, util-linux for mount), or import an image (pnpm rootfs import)`,
     );
   }
-  const programs = [...REQUIRED, ...USEFUL].flatMap((name) => findOnHost(name) ?? []);
+  const programs = [...REQUIRED, ...USEFUL, ...NETWORK_TOOLS, ...BUSYBOX_APPLETS].flatMap((name) => findOnHost(name) ?? []);
   for (const program of programs) copier.file(program);
+  const busybox = findOnHost('busybox');
+  if (busybox !== undefined) {
+    // Beside busybox, so that the links are on the container's PATH wherever it is.
+    const folder = copier.folder(path.dirname(busybox));
+    for (const applet of BUSYBOX_APPLETS) {
+      if (findOnHost(applet) === undefined) fs.symlinkSync(path.basename(busybox), path.join(tree, folder, applet));
+    }
+  }
 
   // Every shared library the programs load, found as the dynamic loader finds them.
   // glibc before 2.34 also dlopen()s libnss_files to read /etc/passwd (for `id`,

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseProcCgroup, removeDirectory } from '../../packages/5-isolate-cgroup/src/cgroup/files';
+import { cgroupfs, parseProcCgroup, removeDirectory } from '../../packages/5-isolate-cgroup/src/cgroup/files';
 import type { Command } from './measure';
 
 const SLEEP_SECONDS = '0.5';
@@ -66,13 +66,15 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function peakWhileSleeping(command: Command, hierarchy: MemoryHierarchy): Promise<number> {
   const runtime = spawn(command.file, command.args, { cwd: command.cwd, env: command.env, stdio: 'ignore' });
   const exited = new Promise<number | null>((resolve) => runtime.once('exit', resolve));
+  let peak: number | undefined;
   let failure: unknown;
   try {
     const deadline = Date.now() + 10_000;
-    for (;;) {
+    while (peak === undefined) {
       const sleeper = [runtime.pid!, ...descendants(runtime.pid!)].find((pid) => comm(pid) === 'sleep');
       if (sleeper !== undefined) {
-        return Number(fs.readFileSync(path.join(memoryCgroupOf(sleeper, hierarchy), hierarchy.peakFile), 'utf8'));
+        peak = Number(fs.readFileSync(path.join(memoryCgroupOf(sleeper, hierarchy), hierarchy.peakFile), 'utf8'));
+        continue;
       }
       if (runtime.exitCode !== null || Date.now() > deadline) throw new Error(`\`${command.args.join(' ')}\` ended before sleep ran`);
       await pause(2);
@@ -84,6 +86,7 @@ async function peakWhileSleeping(command: Command, hierarchy: MemoryHierarchy): 
   const status = await exited;
   if (failure !== undefined) throw failure;
   if (status !== 0) throw new Error(`\`${command.file} ${command.args.join(' ')}\` exited with ${status}`);
+  return peak!;
 }
 
 function descendants(pid: number): number[] {
@@ -107,7 +110,7 @@ export async function chargedWhileSleeping(stage: Command, rootfs: string, runs:
         ),
       );
     } finally {
-      removeDirectory(dir);
+      removeDirectory(cgroupfs, dir);
     }
   }
   return { container, sleepAlone, file: hierarchy.peakFile };

@@ -13,6 +13,8 @@ import type { Command } from './measure';
 export const REPO = path.resolve(__dirname, '..', '..');
 export const STAGE = 'packages/5-isolate-cgroup';
 export const STAGE_DIR = path.join(REPO, STAGE);
+/** Stage 6: stage 5 plus a network namespace, measured beside it. */
+export const NETWORK_STAGE_DIR = path.join(REPO, 'packages/6-isolate-network');
 export const MEMORY_LIMIT = 256 * 1024 * 1024;
 
 export interface Contestant {
@@ -64,7 +66,7 @@ export function version(program: string): string {
 }
 
 /** Where the stage and the OCI runtimes run `/bin/true`, and how. */
-export function lineup(options: { rootfs: string; bundle: string }): Lineup {
+export function lineup(options: { rootfs: string; bundle: string; networkBundle: string }): Lineup {
   const env = cleanEnvironment();
   const node = process.execPath;
   const trueCommand = ['/bin/true'];
@@ -104,6 +106,26 @@ export function lineup(options: { rootfs: string; bundle: string }): Lineup {
     },
   );
   const skipped: Lineup['skipped'] = [];
+  const unshareForNetwork = which('unshare');
+  const networkBundle = path.relative(NETWORK_STAGE_DIR, options.networkBundle);
+  contestants.push({
+    key: 'stage6-none',
+    label: 'stage 6, node main.cjs (bundle), --network none',
+    kind: 'ours',
+    cgroup: true,
+    command: () => ({ file: node, args: [networkBundle, 'run', '--network', 'none', ...trueCommand], cwd: NETWORK_STAGE_DIR, env }),
+  });
+  if (unshareForNetwork) {
+    // In a network namespace of its own each time: a first container, which makes the
+    // bridge, the NAT table and forwarding, and removes them; the host's are not touched.
+    contestants.push({
+      key: 'stage6-bridge',
+      label: 'stage 6, node main.cjs (bundle), bridge, first container (in unshare --net)',
+      kind: 'ours',
+      cgroup: true,
+      command: () => ({ file: unshareForNetwork, args: ['--net', node, networkBundle, 'run', ...trueCommand], cwd: NETWORK_STAGE_DIR, env }),
+    });
+  }
   const pnpm = which('pnpm');
   if (pnpm) {
     contestants.push({

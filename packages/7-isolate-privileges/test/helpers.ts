@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { compileStatic } from '@samples/testing';
-import { cgroupfs, parseProcCgroup, removeDirectory } from '5-isolate-cgroup/src/cgroup/files';
+import { cgroupfs, parseProcCgroup, removeDirectory } from '5-isolate-cgroup/cgroup/files';
 import type { Setup } from './fixtures/contain';
 
 export const fixtures = path.join(__dirname, 'fixtures');

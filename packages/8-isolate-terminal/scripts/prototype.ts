@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
-import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/src/cgroup';
-import { limitOptions, parseLimits } from '5-isolate-cgroup/src/cgroup/limits';
-import { watchForOomKills } from '5-isolate-cgroup/src/oom';
-import { type Conversation, askRuntime, releaseWhenReady, stdioWithSync, tellRuntime, waitForRuntime } from '5-isolate-cgroup/src/sync';
+import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/cgroup';
+import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
+import { watchForOomKills } from '5-isolate-cgroup/oom';
+import { type Conversation, askRuntime, releaseWhenReady, stdioWithSync, tellRuntime, waitForRuntime } from '5-isolate-cgroup/sync';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import {

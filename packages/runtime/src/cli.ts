@@ -33,6 +33,14 @@ export interface OptionSpec {
   readonly value?: string;
   readonly description: string;
   readonly default?: string;
+  /** A one-letter alias, as Docker has `-p` for `--publish`: 'p'. */
+  readonly short?: string;
+  /**
+   * The option may be given more than once; its values are collected, in order, into a
+   * string[] (empty when it is not given). Declare the options with `satisfies
+   * Record<string, OptionSpec>` so that the `true` stays `true` in their type.
+   */
+  readonly repeatable?: true;
 }
 
 export interface Program<O extends Record<string, OptionSpec>> {
@@ -44,11 +52,13 @@ export interface Program<O extends Record<string, OptionSpec>> {
 }
 
 export type ParsedOptions<O extends Record<string, OptionSpec>> = {
-  [K in keyof O]: O[K] extends { value: string; default: string }
-    ? string
-    : O[K] extends { value: string }
-      ? string | undefined
-      : boolean;
+  [K in keyof O]: O[K] extends { value: string; repeatable: true }
+    ? string[]
+    : O[K] extends { value: string; default: string }
+      ? string
+      : O[K] extends { value: string }
+        ? string | undefined
+        : boolean;
 } & { verbose: boolean };
 
 export interface Invocation<O extends Record<string, OptionSpec>> {
@@ -63,22 +73,34 @@ const commonOptions = {
 
 export function usage(program: Program<Record<string, OptionSpec>>): string {
   const options: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
-  const lines = Object.entries(options).map(([name, spec]) => {
-    const flag = `--${name}${spec.value ? ` ${spec.value}` : ''}`;
-    return `  ${flag.padEnd(20)} ${spec.description}${spec.default ? ` (default: ${spec.default})` : ''}`;
+  const anyShort = Object.values(options).some((spec) => spec.short !== undefined);
+  const flags = Object.entries(options).map(([name, spec]) => {
+    const alias = spec.short !== undefined ? `-${spec.short}, ` : anyShort ? '    ' : '';
+    return `${alias}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+  });
+  const width = Math.max(20, ...flags.map((flag) => flag.length));
+  const lines = Object.values(options).map((spec, i) => {
+    const notes = [spec.default ? `default: ${spec.default}` : '', spec.repeatable ? 'may be given more than once' : ''].filter(Boolean);
+    return `  ${flags[i]!.padEnd(width)} ${spec.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
   });
   return [`${program.name}: ${program.summary}`, '', `usage: ${program.name} [options] <command> [args...]`, '', ...lines].join('\n');
 }
 
 /**
  * Reads `[options] command [args...]`. Options end at the first argument that is not
- * one (or at `--`), so the command's own options pass through untouched.
+ * one (or at `--`), so the command's own options pass through untouched. An option is
+ * `--name value`, `--name=value`, or by its one-letter alias `-n value`, `-nvalue`,
+ * `-n=value`; a dash and a letter that is no alias starts the command, as before
+ * aliases existed.
  */
 export function parseArgs<O extends Record<string, OptionSpec>>(program: Program<O>, argv: readonly string[]): Invocation<O> {
   const specs: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
-  const options: Record<string, string | boolean> = { verbose: false };
+  const options: Record<string, string | string[] | boolean> = { verbose: false };
+  const aliases = new Map<string, string>();
   for (const [name, spec] of Object.entries(specs)) {
-    if (spec.value) {
+    if (spec.short !== undefined) aliases.set(spec.short, name);
+    if (spec.repeatable) options[name] = [];
+    else if (spec.value) {
       if (spec.default !== undefined) options[name] = spec.default;
     } else options[name] = false;
   }
@@ -93,14 +115,24 @@ export function parseArgs<O extends Record<string, OptionSpec>>(program: Program
       process.stdout.write(`${usage(program)}\n`);
       process.exit(0);
     }
-    if (!arg.startsWith('--')) break;
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    let name: string;
+    let inline: string | undefined;
+    if (arg.startsWith('--')) {
+      [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    } else {
+      const alias = /^-([^-])(.*)$/s.exec(arg);
+      const aliased = alias === null ? undefined : aliases.get(alias[1]!);
+      if (alias === null || aliased === undefined) break;
+      name = aliased;
+      inline = alias[2] === '' ? undefined : alias[2]!.replace(/^=/, '');
+    }
     const spec = specs[name];
     if (spec === undefined) throw new CliError(`unknown option ${arg}: see --help`, ExitStatus.USAGE);
     if (spec.value) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new CliError(`option --${name} needs a value (${spec.value})`, ExitStatus.USAGE);
-      options[name] = value;
+      const collected = options[name];
+      options[name] = Array.isArray(collected) ? [...collected, value] : value;
     } else {
       if (inline !== undefined) throw new CliError(`option --${name} takes no value`, ExitStatus.USAGE);
       options[name] = true;

@@ -4,6 +4,6 @@
 export * from './cli';
 export { formatBytes } from './format';
 export { isMountPoint, mountPointsUnder, mountsUnder, parseMountinfo, readMountinfo, type Mount } from './mountinfo.cjs';
-export { cloneFlagNames, exec, findExecutable, spawnInNamespaces } from './process';
+export { cloneFlagNames, exec, findExecutable, spawnInNamespaces, withNamespace } from './process';
 export { bundle, selfCommand } from './reexec';
 export * from './leases';

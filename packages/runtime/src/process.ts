@@ -96,6 +96,41 @@ function goBack(saved: readonly { nstype: number; fd: number }[]): void {
 }
 // #endregion
 
+// #region withNamespace
+/**
+ * Runs `action` with the calling thread inside the namespace `nsFile` names (such as
+ * `/proc/PID/ns/net`), then moves the thread back where it was, even if `action` threw.
+ *
+ * What `action` creates keeps the namespace it was created in: a socket opened inside
+ * a network namespace stays there, so the runtime can configure a container's network
+ * from the outside through it. Only the calling thread moves (namespaces are per
+ * thread), so `action` must be synchronous: libuv's thread pool stays behind. For
+ * network, UTS and IPC namespaces; not mount (see spawnInNamespaces).
+ */
+export function withNamespace<T>(nsFile: string, nstype: number, action: () => T): T {
+  const [name, ...others] = cloneFlagNames(nstype);
+  if (name === undefined || others.length > 0 || nstype === CLONE_NEWNS) {
+    throw new Error(`withNamespace takes one namespace type, and not CLONE_NEWNS: ${cloneFlagNames(nstype).join('|') || nstype}`);
+  }
+  const target = fs.openSync(nsFile, 'r');
+  try {
+    const saved = fs.openSync(`/proc/thread-self/ns/${namespaceFiles[name]}`, 'r');
+    try {
+      setns(target, nstype);
+      try {
+        return action();
+      } finally {
+        setns(saved, nstype);
+      }
+    } finally {
+      fs.closeSync(saved);
+    }
+  } finally {
+    fs.closeSync(target);
+  }
+}
+// #endregion
+
 /**
  * Finds `file` the way a shell would: as given if it holds a slash, else in `PATH`.
  * Throws SyscallError ENOENT, EISDIR (a directory given by its path) or EACCES (a file

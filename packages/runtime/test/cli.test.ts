@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SyscallError } from '@samples/syscalls';
-import { CliError, ExitStatus, describeFailure, exitStatusOf, parseArgs, usage } from '../src/cli';
+import { CliError, ExitStatus, type OptionSpec, describeFailure, exitStatusOf, parseArgs, usage } from '../src/cli';
 
 const program = {
   name: 'n-stage',
@@ -34,6 +34,49 @@ test('usage mistakes are one line and exit status 2', (t) => {
     t.regex(error.message, message);
     t.is(error.exitStatus, ExitStatus.USAGE);
   }
+});
+
+/** A stage with an alias and a repeatable option, declared as stages declare theirs. */
+const network = {
+  name: 'n-stage',
+  summary: 'a stage with aliases',
+  options: {
+    network: { value: 'MODE', description: 'the network', default: 'bridge' },
+    publish: { value: 'HOST:CONTAINER', short: 'p', repeatable: true, description: 'publish a port' },
+    subnet: { value: 'CIDR', description: 'the subnet' },
+    quiet: { short: 'q', description: 'a flag with an alias' },
+  } satisfies Record<string, OptionSpec>,
+};
+
+test('a repeatable option collects its values in order, under its name or its alias', (t) => {
+  const { options, command } = parseArgs(network, ['-p', '8080:80', '--publish=8443:443', '-p9000:90', '-p=9001:91', '--publish', '1:2', 'sh', '-p', 'x']);
+  t.deepEqual(options.publish, ['8080:80', '8443:443', '9000:90', '9001:91', '1:2']);
+  t.deepEqual(command, ['sh', '-p', 'x'], 'the command own -p is left alone');
+  t.deepEqual(parseArgs(network, ['sh']).options.publish, [], 'none given: empty');
+  t.true(parseArgs(network, ['-q', 'sh']).options.quiet);
+  // The types follow the specs: string[], string (with a default), string | undefined, boolean.
+  const typed: { publish: string[]; network: string; subnet: string | undefined; quiet: boolean } = options;
+  t.is(typed.network, 'bridge');
+  // @ts-expect-error a repeatable option is never a single string
+  const single: string = options.publish;
+  t.true(Array.isArray(single));
+});
+
+test('a dash and a letter that is no alias starts the command, as it always did', (t) => {
+  t.deepEqual(parseArgs(network, ['-x', 'y']).command, ['-x', 'y']);
+  t.deepEqual(parseArgs(program, ['-p', '8080:80']).command, ['-p', '8080:80'], 'a stage without aliases is unchanged');
+  const error = t.throws(() => parseArgs(network, ['-p']), { instanceOf: CliError });
+  t.is(error.message, 'option --publish needs a value (HOST:CONTAINER)');
+  t.is(error.exitStatus, ExitStatus.USAGE);
+  t.is(t.throws(() => parseArgs(network, ['-qx', 'sh']), { instanceOf: CliError }).message, 'option --quiet takes no value');
+});
+
+test('usage shows aliases, and which options may be given more than once', (t) => {
+  const text = usage(network);
+  t.regex(text, /\n {2}-p, --publish HOST:CONTAINER publish a port \(may be given more than once\)\n/);
+  t.regex(text, /\n {6}--network MODE {11}the network \(default: bridge\)\n/, 'aligned with the longest');
+  t.regex(text, /\n {2}-q, --quiet\s+a flag with an alias\n/);
+  t.notRegex(usage(program), /^ {6}--/m, 'a stage without aliases lays out its options as before');
 });
 
 test('usage lists every option with its default', (t) => {

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, SyscallError } from '@samples/syscalls';
-import { isRoot, learnerEnvironment, rootTest, testIf } from '@samples/testing';
-import { cloneFlagNames, findExecutable, spawnInNamespaces } from '../src/index';
+import { CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, NetlinkSocket, SyscallError, listLinks, setLinkUp } from '@samples/syscalls';
+import { isRoot, learnerEnvironment, rootTest, startNamespaceHolder, testIf } from '@samples/testing';
+import { cloneFlagNames, findExecutable, spawnInNamespaces, withNamespace } from '../src/index';
 
 const packageDir = path.join(__dirname, '..');
 const fixture = (name: string) => path.join(__dirname, 'fixtures', `${name}.ts`);
@@ -105,6 +105,26 @@ rootTest('spawnInNamespaces goes back to the calling thread own namespaces, not 
   await worker.terminate();
   t.is(hostname, 'worker-own');
   t.is(os.hostname(), fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim(), 'the main thread never left the host');
+});
+
+rootTest('withNamespace: a socket opened inside stays there; the thread comes back, even when the action threw', async (t) => {
+  const holder = await startNamespaceHolder(t);
+  const own = ownNamespace('net');
+  const inside = withNamespace(holder.netns, CLONE_NEWNET, () => NetlinkSocket.open());
+  t.teardown(() => inside.close());
+  t.is(ownNamespace('net'), own, 'the main thread is back');
+  t.deepEqual(listLinks(inside).map((link) => link.name), ['lo'], 'the socket sees the other namespace: lo only');
+  setLinkUp(inside, 'lo');
+  t.regex(holder.run('ip', ['-br', 'link', 'show', 'lo']).stdout, /^lo +UNKNOWN /, 'lo is up over there');
+  t.throws(() => withNamespace(holder.netns, CLONE_NEWNET, () => {
+    throw new Error('inside');
+  }), { message: 'inside' });
+  t.is(ownNamespace('net'), own, 'back after the action threw');
+});
+
+test('withNamespace takes one namespace type, not a mount namespace', (t) => {
+  t.throws(() => withNamespace('/proc/self/ns/net', CLONE_NEWNET | CLONE_NEWUTS, () => 0), { message: /takes one namespace type/ });
+  t.throws(() => withNamespace('/proc/self/ns/mnt', CLONE_NEWNS, () => 0), { message: /not CLONE_NEWNS: CLONE_NEWNS/ });
 });
 
 test('findExecutable searches PATH and reports ENOENT, EISDIR or EACCES', (t) => {

@@ -34,7 +34,12 @@ export class SyscallError extends Error {
   /** What to do about it, for the usual learner mistakes. */
   readonly hint?: string;
 
-  /** `hint` replaces the usual one, where the caller knows better (a BPF verifier's reasons). */
+  /**
+   * `syscall` names what failed: a libc function ('mount'), or a netlink request
+   * ('RTM_NEWLINK'), whose `path` is then what it was about (a link's name). `hint`
+   * replaces the usual one, where the caller knows better: a BPF verifier's reasons, a
+   * netlink extended ack's ('Unknown device type').
+   */
   constructor(errnum: number, syscall: string, path?: string, hint: string | undefined = hints[errnoName(errnum)]) {
     const code = errnoName(errnum);
     const description = lowerFirst(strerror(errnum));

@@ -1,7 +1,8 @@
 // Helpers for the stages' tests, which look at each stage from the host's side:
 // they run it as a learner would (a subprocess) and check what the host sees.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type Implementation } from 'ava';
@@ -198,6 +199,75 @@ export class Terminal {
   private tmux(...args: string[]) {
     return spawnSync('tmux', args, { encoding: 'utf8' });
   }
+}
+
+// #region network namespaces
+/** A process holding a network namespace of its own, like a container's first process. */
+export interface NamespaceHolder {
+  readonly pid: number;
+  /** /proc/PID/ns/net */
+  readonly netns: string;
+  /** Runs a command inside its network namespace (nsenter), to the end (20 s at most). */
+  run(command: string, args: readonly string[], options?: SpawnSyncOptions): SpawnSyncReturns<string>;
+  /** Starts a command inside its network namespace (nsenter); it is killed when the test ends. */
+  start(command: string, args: readonly string[]): ChildProcess;
+  kill(): void;
+}
+
+/**
+ * Starts `unshare --net sleep 600`: a process in a new network namespace, with only lo
+ * (down). Resolves once it is in the new namespace; it is killed when the test ends.
+ */
+export async function startNamespaceHolder(t: { teardown(fn: () => void): void }): Promise<NamespaceHolder> {
+  const child = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  t.teardown(kill);
+  const own = fs.readlinkSync('/proc/self/ns/net');
+  const netns = `/proc/${pid}/ns/net`;
+  // Until unshare has run (before it execs sleep), the child is in this namespace.
+  await waitFor(`unshare (pid ${pid}) to enter a new network namespace`, () => {
+    try {
+      return fs.readlinkSync(netns) !== own;
+    } catch {
+      return false;
+    }
+  }, 5000);
+  return {
+    pid,
+    netns,
+    run: (command, args, options = {}) =>
+      spawnSync('nsenter', [`--net=${netns}`, '--', command, ...args], { timeout: 20_000, ...options, encoding: 'utf8' }),
+    start: (command, args) => {
+      const started = spawn('nsenter', [`--net=${netns}`, '--', command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      t.teardown(() => {
+        if (started.exitCode === null && started.signalCode === null) started.kill('SIGKILL');
+      });
+      return started;
+    },
+    kill,
+  };
+}
+// #endregion
+
+/** A one-connection TCP server for `node -e`: answers `reply` and the peer's address, prints "listening". */
+export function tcpServerScript(address: string, port: number, reply: string): string {
+  return `const s = require('net').createServer((c) => { c.end(${JSON.stringify(reply)} + ' ' + c.remoteAddress); s.close(); });
+    s.listen(${port}, ${JSON.stringify(address)}, () => process.stdout.write('listening\\n'));`;
+}
+
+/** Connects to address:port and resolves with all the server sent, once it closes (within `timeoutMs`). */
+export function tcpRequest(address: string, port: number, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = net.connect({ host: address, port });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from ${address}:${port} within ${timeoutMs / 1000} s`)));
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+  });
 }
 
 /** Collects a child's stdout as it comes. */
