@@ -2,6 +2,7 @@
 // commands, every shared library each one loads (as the host's dynamic loader finds
 // them), and the handful of files in /etc that a shell session reads.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,16 @@ const BUSYBOX_APPLETS = ['nc', 'httpd', 'wget'];
 const TERMINALS = ['xterm', 'xterm-256color', 'screen', 'screen-256color', 'tmux', 'tmux-256color', 'linux', 'vt100', 'vt220', 'dumb'];
 const TERMINFO_DIRS = ['/etc/terminfo', '/lib/terminfo', '/usr/share/terminfo', '/usr/lib/terminfo'];
 
+/**
+ * What the default tree is made of. A tree built from an older recipe (a tool added
+ * since) is rebuilt when a stage next uses it: bump RECIPE_VERSION when /etc changes.
+ */
+const RECIPE_VERSION = 1;
+export const RECIPE = createHash('sha256')
+  .update(JSON.stringify({ RECIPE_VERSION, REQUIRED, USEFUL, BUSYBOX_APPLETS, TERMINALS }))
+  .digest('hex')
+  .slice(0, 12);
+
 /** Where a root's commands are looked up on the host (not /usr/local: those are the admin's own). */
 const HOST_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
@@ -68,6 +79,7 @@ export function buildDefaultRootfs(target: string, options: { replace?: boolean 
     const marker = {
       name: DEFAULT_NAME,
       source: `built from the binaries of ${hostName()}`,
+      recipe: RECIPE,
       created: new Date().toISOString(),
       ...measureTree(tree),
     };

@@ -19,6 +19,8 @@ export interface Marker {
   readonly created: string;
   readonly files: number;
   readonly bytes: number;
+  /** The default tree only: the recipe it was built from (see build.ts). */
+  readonly recipe?: string;
   /** Set on a layered image: its folder holds this marker only, its files are in layersDir(). */
   readonly image?: ImageRecord;
 }

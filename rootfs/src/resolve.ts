@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, type OptionSpec } from '@samples/runtime';
-import { buildDefaultRootfs } from './build';
+import { RECIPE, buildDefaultRootfs } from './build';
 import { checkRootfs } from './check';
 import { DEFAULT_NAME, type ImageConfig, imagesDir, isValidName, MARKER, type Marker, readMarker } from './images';
 import { layerTree, mountPointsLayer, storedLayer } from './layers';
@@ -78,12 +78,28 @@ function find(nameOrPath: string | undefined, options: { quiet?: boolean }): { d
     if (!options.quiet) process.stderr.write(`building the default root filesystem in ${dir} (once; rebuild: pnpm rootfs build --force)\n`);
     buildDefaultRootfs(dir, { replace: false });
   }
-  const marker = readMarker(dir);
+  let marker = readMarker(dir);
+  if (wanted === DEFAULT_NAME && marker !== undefined && marker.recipe !== RECIPE) marker = rebuildDefault(dir, options) ?? marker;
   if (marker === undefined) {
     const again = wanted === DEFAULT_NAME ? 'pnpm rootfs build --force' : `pnpm rootfs remove ${wanted}, then import it again`;
     throw new CliError(`the root filesystem "${wanted}" is incomplete (no ${MARKER} in ${dir}: an interrupted build or import?): ${again}`);
   }
   return { dir, label: `"${wanted}"`, wanted, marker };
+}
+
+/**
+ * The default tree was built from an older recipe (a tool was added since): build it
+ * again, saying so. If a stage-3 container is using it right now, it stays as it is.
+ */
+function rebuildDefault(dir: string, options: { quiet?: boolean }): Marker | undefined {
+  if (!options.quiet) process.stderr.write(`rebuilding the default root filesystem in ${dir}: its recipe changed since it was built\n`);
+  try {
+    buildDefaultRootfs(dir, { replace: true });
+  } catch (error) {
+    if (error instanceof CliError && /is in use/.test(error.message)) return undefined;
+    throw error;
+  }
+  return readMarker(dir);
 }
 
 /** A path the learner typed: pnpm runs a package's scripts in the package's folder, and INIT_CWD is where they typed it. */

@@ -130,6 +130,32 @@ test('build says when the default is there, rebuilds it with --force', (t) => {
   t.deepEqual(entries(own.dir), ['default']);
 });
 
+test('a default tree built from an older recipe is built again when a stage uses it, and said so; a current one is left alone', async (t) => {
+  const own = tempDir('rootfs-recipe');
+  t.teardown(own.remove);
+  t.is(cli(own.dir, ['build']).status, 0);
+  const markerFile = path.join(own.dir, 'default', MARKER);
+  const resolveIn = (dir: string) => {
+    const saved = process.env.SAMPLES_ROOTFS_DIR;
+    process.env.SAMPLES_ROOTFS_DIR = dir;
+    try {
+      return resolveInStage([]);
+    } finally {
+      process.env.SAMPLES_ROOTFS_DIR = saved;
+    }
+  };
+  const current = fs.statSync(markerFile).ino;
+  t.is((await resolveIn(own.dir)).stderr, '', 'built from the current recipe: used as it is');
+  t.is(fs.statSync(markerFile).ino, current);
+  // As a tree built before a tool was added to the recipe would look:
+  const marker = JSON.parse(fs.readFileSync(markerFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(markerFile, JSON.stringify({ ...marker, recipe: 'older' }));
+  const resolved = await resolveIn(own.dir);
+  t.regex(resolved.stderr, /^rebuilding the default root filesystem in \S+: its recipe changed since it was built\n$/);
+  t.not(JSON.parse(fs.readFileSync(markerFile, 'utf8')).recipe, 'older');
+  t.deepEqual(entries(own.dir), ['default'], 'one tree, nothing half-made beside it');
+});
+
 /** A tree by hand: the mount points, and /bin/ls copied in without its libraries. */
 function handMadeTree(): { dir: string; remove: () => void } {
   const made = tempDir('rootfs-hand');
