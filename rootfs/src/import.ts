@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { ReadableStream } from 'node:stream/web';
 import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
 import { type ReadEntry, Unpack } from 'tar';
@@ -97,9 +98,9 @@ export async function importRootfs(file: string, name: string, options: { progre
   }
 }
 
-type Compression = 'xz' | 'other';
+type Compression = 'gzip' | 'xz' | 'none';
 
-/** Tells compressions apart by their magic bytes; node-tar itself recognises gzip, and says when the rest is no tar. */
+/** Tells compressions apart by their magic bytes; node-tar says when what is left is no tar. */
 function sniffCompression(file: string): Compression {
   const magic = Buffer.alloc(6);
   const fd = fs.openSync(file, 'r');
@@ -109,6 +110,7 @@ function sniffCompression(file: string): Compression {
     fs.closeSync(fd);
   }
   if (magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
   if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
     throw new CliError(
       `${file} is zstd-compressed, which is not supported here: decompress it first (zstd -d ${file}), then import the .tar`,
@@ -119,7 +121,7 @@ function sniffCompression(file: string): Compression {
       `${file} is bzip2-compressed, which is not supported here: decompress it first (bunzip2 -k ${file}), then import the .tar`,
     );
   }
-  return 'other';
+  return 'none';
 }
 
 /** Device nodes and FIFOs: the runtime makes /dev itself. */
@@ -141,19 +143,34 @@ function extract(
     const progress = progressBar(path.basename(file), size, showProgress);
     let [entries, files, bytes, skipped] = [0, 0, 0, 0];
     let failed = false;
+    let closed = false;
+    /**
+     * Stops the import. node-tar may still be making folders and writing files for the
+     * entries it has read, and with preservePaths it makes a path's missing parents too:
+     * removed now, the tree would come back. So it is given no more data, and the error
+     * is passed on only once node-tar is done with what it had ('close').
+     */
     const fail = (error: Error) => {
       if (failed) return;
       failed = true;
       progress.end();
+      source.unpipe(unpack);
       input.destroy();
-      stream.destroy();
-      reject(error);
+      source.destroy();
+      if (closed) reject(error);
+      else {
+        unpack.once('close', () => reject(error));
+        // Not from inside node-tar's own write (a filter or an error event may have called this).
+        if (!sourceEnded) setImmediate(() => unpack.end());
+      }
     };
     onStart(fail);
 
     const input = fs.createReadStream(file).on('error', fail);
     input.on('data', () => progress.update(input.bytesRead));
-    const stream =
+    // Decompressed here, not by node-tar: node-tar aborts on a decompression error, and an
+    // aborted Unpack never says when it is done.
+    const source: Readable =
       compression === 'xz'
         ? Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as ReadableStream).on(
             'error',
@@ -161,7 +178,11 @@ function extract(
               // xz-embedded's XZ_BUF_ERROR (8): the input ended before the stream did.
               fail(new XzError(/error code 8$/.test(error.message))),
           )
-        : input;
+        : compression === 'gzip'
+          ? input.pipe(createGunzip()).on('error', fail)
+          : input;
+    let sourceEnded = false;
+    source.once('end', () => (sourceEnded = true));
 
     const unpack = new Unpack({
       cwd: tree,
@@ -175,10 +196,11 @@ function extract(
       preserveOwner: process.getuid?.() === 0,
       filter: (_path, stat) => {
         const entry = stat as ReadEntry;
+        if (failed) return false;
         entries++;
         const refusal = guard.refusal(entry);
         if (refusal !== undefined) {
-          unpack.abort(new RefusedEntry(`refused the entry "${entry.path}": ${refusal} outside the tree; nothing was imported`));
+          fail(new RefusedEntry(`refused the entry "${entry.path}": ${refusal} outside the tree; nothing was imported`));
           return false;
         }
         if (NOT_MADE.includes(entry.type)) {
@@ -205,6 +227,7 @@ function extract(
     let ended = false;
     unpack.on('nullBlock', () => (ended = true));
     unpack.on('error', fail).on('close', () => {
+      closed = true;
       if (failed) return;
       progress.end();
       try {
@@ -216,7 +239,7 @@ function extract(
         fail(error as Error);
       }
     });
-    stream.pipe(unpack);
+    source.pipe(unpack);
   });
 }
 // #endregion

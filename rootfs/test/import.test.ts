@@ -1,6 +1,7 @@
 // Importing tarballs the tests make themselves: what is kept, what is refused, and that
 // a failed or interrupted import leaves nothing registered.
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, rootTest as test } from '@samples/testing';
@@ -123,6 +124,38 @@ test('a file that is not a tarball, or one cut short: one line, nothing register
   t.regex(missing.stderr, /^rootfs: no such file: \S+nope\.tar\n$/);
   t.is(cli(own, ['import', good]).status, 2, 'usage');
   t.deepEqual(entries(own), []);
+});
+
+test('a .tar.xz or .tar.gz cut short or damaged in the middle leaves nothing behind, not even its hidden work folder', async (t) => {
+  const own = tempDir('rootfs-cut');
+  t.teardown(own.remove);
+  // Hundreds of folders of incompressible files: when the data fails, node-tar still has
+  // folders to make and files to write for the entries it has read so far.
+  const source = path.join(own.dir, 'source');
+  for (let i = 0; i < 400; i++) {
+    fs.mkdirSync(path.join(source, `d${i}`, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(source, `d${i}`, 'sub', 'file'), randomBytes(20_000));
+  }
+  const tar = path.join(own.dir, 'many.tar');
+  await create({ file: tar, cwd: source, portable: true }, ['.']);
+  const ownImages = path.join(own.dir, 'images');
+  for (const compressor of ['xz', 'gzip']) {
+    const compressed = spawnSync(compressor, ['-1', '-c', tar], { maxBuffer: 64 << 20 }).stdout;
+    const middle = Math.floor(compressed.length / 2);
+    const damaged = Buffer.from(compressed);
+    damaged.fill(0xff, middle, middle + 8);
+    for (const [kind, bytes, said] of [
+      ['cut short', compressed.subarray(0, middle), /ends too early/],
+      ['damaged', damaged, /is not a tarball .*, or is damaged/],
+    ] as const) {
+      const file = path.join(own.dir, `${kind.replace(' ', '-')}.tar.${compressor}`);
+      fs.writeFileSync(file, bytes);
+      const result = cli(ownImages, ['import', file, 'broken']);
+      t.is(result.status, 125, `${compressor}, ${kind}`);
+      t.regex(result.stderr, said, `${compressor}, ${kind}`);
+      t.deepEqual(entries(ownImages), [], `${compressor}, ${kind}: nothing left in the images folder`);
+    }
+  }
 });
 
 test('device nodes are left to the runtime; an entry of a type it cannot make stops the import', (t) => {
