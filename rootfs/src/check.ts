@@ -9,12 +9,21 @@ export interface Problem {
 }
 
 /**
- * The folders the runtime mounts onto (proc at /proc, device nodes under /dev, a tmpfs
- * at /newtemp) or that programs expect (/sys, /tmp). They must be real folders: the
- * runtime reaches them from the host, where a symlink in the tree, say /proc -> /, would
- * point into the host's own tree.
+ * The folders a root filesystem must have: the runtime mounts onto /proc (a proc), /dev
+ * (device nodes) and /newtemp (a tmpfs), and programs expect to write in /tmp. They must
+ * be real folders: the runtime reaches them from the host, where a symlink in the tree,
+ * say /proc -> /, would point into the host's own tree. Not /sys: nothing is mounted
+ * there before stage 7 (a read-only sysfs), and a folder that nothing uses is not worth
+ * a learner's round trip; the build and an import make it all the same (TOP_FOLDERS).
  */
-export const MOUNT_POINTS = ['proc', 'sys', 'dev', 'tmp', 'newtemp'] as const;
+export const REQUIRED_FOLDERS = ['proc', 'dev', 'tmp', 'newtemp'] as const;
+
+/**
+ * The top-level folders the build and an import make where a tree lacks them, with the
+ * modes Debian gives them: /proc and /sys read-only until something is mounted there,
+ * /tmp writable by anyone (with the sticky bit: each removes only their own files).
+ */
+export const TOP_FOLDERS: Readonly<Record<string, number>> = { proc: 0o555, sys: 0o555, dev: 0o755, tmp: 0o1777, newtemp: 0o755 };
 
 /** The PATH commands are looked up in inside the container (Debian's default for root). */
 export const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -33,13 +42,14 @@ export function checkRootfs(dir: string, command?: string): Problem[] {
     return [{ problem: `${dir} is not a directory`, fix: 'give a folder that holds a root filesystem' }];
   }
   const problems: Problem[] = [];
-  for (const name of MOUNT_POINTS) {
-    const mountPoint = path.join(dir, name);
-    const found = fs.lstatSync(mountPoint, { throwIfNoEntry: false });
-    if (found === undefined) problems.push({ problem: `no /${name} in the tree`, fix: `mkdir ${mountPoint}` });
+  for (const name of REQUIRED_FOLDERS) {
+    const folder = path.join(dir, name);
+    const mkdir = `mkdir ${name === 'tmp' ? '-m 1777 ' : ''}${folder}`;
+    const found = fs.lstatSync(folder, { throwIfNoEntry: false });
+    if (found === undefined) problems.push({ problem: `no /${name} in the tree`, fix: mkdir });
     else if (!found.isDirectory()) {
       const kind = found.isSymbolicLink() ? 'a symlink' : 'not a directory';
-      problems.push({ problem: `/${name} in the tree is ${kind}`, fix: `rm ${mountPoint} && mkdir ${mountPoint}` });
+      problems.push({ problem: `/${name} in the tree is ${kind}`, fix: `rm ${folder} && ${mkdir}` });
     }
   }
   if (command !== undefined) problems.push(...checkCommand(dir, command));

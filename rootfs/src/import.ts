@@ -10,8 +10,7 @@ import type { ReadableStream } from 'node:stream/web';
 import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
 import { type ReadEntry, Unpack } from 'tar';
 import { XzReadableStream } from 'xz-decompress';
-import { MOUNT_POINTS } from './check';
-import { discardTree, fileFailure, finishTree, imagesDir, isValidName, startTree } from './images';
+import { discardTree, fileFailure, finishTree, imagesDir, isValidName, makeTopFolders, startTree } from './images';
 
 export interface ImportResult {
   readonly dir: string;
@@ -76,7 +75,7 @@ export async function importRootfs(file: string, name: string, options: { progre
   try {
     tree = startTree(target);
     const extracted = await extract(file, stat.size, compression, tree, options.progress ?? false, (abort) => (stop = abort));
-    for (const dir of MOUNT_POINTS) fs.mkdirSync(path.join(tree, dir), { recursive: true });
+    makeTopFolders(tree);
     const marker = {
       name,
       source: `imported from ${path.resolve(file)}`,

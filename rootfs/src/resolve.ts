@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, type OptionSpec } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
-import { checkRootfs } from './check';
+import { checkRootfs, type Problem } from './check';
 import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';
 
 /** The `--rootfs` option of every stage that runs in a root filesystem. */
@@ -19,8 +19,8 @@ export const rootfsOption = {
  * 'default') to the absolute, real directory to use as the container's root.
  * If it is the default and absent, builds it first and says so in one line on stderr
  * (unless `quiet`). Synchronous: stages call it before they create namespaces.
- * Unknown name, missing path, or a tree that is incomplete or lacks a mount point:
- * throws CliError (exit status 125) with one line saying what to run.
+ * Unknown name, missing path, or a tree that is incomplete or lacks a required folder:
+ * throws CliError (exit status 125) with one line that names every problem and what to run.
  */
 export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): string {
   const wanted = nameOrPath ?? DEFAULT_NAME;
@@ -51,8 +51,21 @@ export function userPath(file: string): string {
 }
 
 function usable(dir: string, label: string): string {
-  const [first] = checkRootfs(dir);
-  if (first !== undefined) throw new CliError(`root filesystem ${label}: ${first.problem}: ${first.fix}`);
+  const problems = checkRootfs(dir);
+  if (problems.length > 0) throw new CliError(`root filesystem ${label}: ${describeProblems(problems)}`);
   // The runtime bind-mounts the tree onto itself and pivots into it: it wants the real folder.
   return fs.realpathSync(dir);
+}
+
+/**
+ * Every problem in one line, then what fixes them all: a learner who fixes one problem
+ * should not have to run the stage again to hear of the next. The folders to make are
+ * made by one mkdir.
+ */
+export function describeProblems(problems: readonly Problem[]): string {
+  if (problems.length === 1) return `${problems[0]!.problem}: ${problems[0]!.fix}`;
+  const folders = problems.flatMap(({ fix }) => /^mkdir (\S+)$/.exec(fix)?.[1] ?? []);
+  const others = problems.map(({ fix }) => fix).filter((fix) => !/^mkdir \S+$/.test(fix));
+  const fixes = [...(folders.length > 0 ? [`mkdir ${folders.join(' ')}`] : []), ...others];
+  return `${problems.map(({ problem }) => problem).join('; ')}: ${fixes.join(' && ')}`;
 }
