@@ -57,41 +57,63 @@ export function checkRootfs(dir: string, command?: string): Problem[] {
 }
 
 function checkCommand(root: string, command: string): Problem[] {
-  const found = findCommand(root, command);
-  if (found === undefined) {
-    const where = command.includes('/') ? 'in the tree' : `in the tree's PATH (${CONTAINER_PATH})`;
-    return [
-      {
-        problem: `no ${command} ${where}`,
-        fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or put ${command} into it`,
-      },
-    ];
+  const lookup = lookUpCommand(root, command);
+  switch (lookup.refused) {
+    case undefined:
+      return [];
+    case 'missing': {
+      const where = command.includes('/') ? 'in the tree' : `in the tree's PATH (${CONTAINER_PATH})`;
+      return [{ problem: `no ${command} ${where}`, fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or put ${command} into it` }];
+    }
+    case 'directory':
+      return [{ problem: `${command} (${lookup.file}) is a directory`, fix: 'give a program' }];
+    case 'not executable':
+      return [{ problem: `${command} (${lookup.file}) is not an executable file`, fix: `chmod +x ${lookup.file}, or run another command` }];
+    case 'no interpreter':
+      // The kernel reports a missing loader as ENOENT, as if the command itself were missing.
+      return [
+        {
+          problem: `${command} needs ${lookup.interpreter}, which the tree lacks (exec would say "no such file or directory")`,
+          fix: `copy ${lookup.interpreter} into ${root}, or run a statically linked ${command}`,
+        },
+      ];
   }
-  const stat = fs.statSync(found);
-  if (!stat.isFile() || (stat.mode & 0o111) === 0) {
-    return [{ problem: `${command} (${found}) is not an executable file`, fix: `chmod +x ${found}, or run another command` }];
-  }
-  const interpreter = interpreterOf(found);
-  if (interpreter !== undefined && resolveInside(root, interpreter) === undefined) {
-    // The kernel reports a missing loader as ENOENT, as if the command itself were missing.
-    return [
-      {
-        problem: `${command} needs ${interpreter}, which the tree lacks (exec would say "no such file or directory")`,
-        fix: `copy ${interpreter} into ${root}, or run a statically linked ${command}`,
-      },
-    ];
-  }
-  return [];
 }
 
-/** Where the container would find `command`, as a host path into the tree. */
-export function findCommand(root: string, command: string): string | undefined {
-  if (command.includes('/')) return resolveInside(root, command);
-  for (const folder of CONTAINER_PATH.split(':')) {
-    const found = resolveInside(root, path.posix.join(folder, command));
-    if (found !== undefined && fs.statSync(found).isFile()) return found;
+/** What the container would meet when it runs `command`: the file, or why it cannot run it. */
+export interface CommandLookup {
+  /** The host path, in the tree, of the file it would run (or refuse to). */
+  readonly file?: string;
+  /** Why it cannot: not found, a directory, no x bit, or its ELF loader or `#!` interpreter is not in the tree. */
+  readonly refused?: 'missing' | 'directory' | 'not executable' | 'no interpreter';
+  readonly interpreter?: string;
+}
+
+/**
+ * Looks `command` up in the tree `root` as the container's exec will: as given if it
+ * holds a slash, else in CONTAINER_PATH, passing over folders, and over files without
+ * an x bit while an executable one comes later (as a shell does).
+ */
+export function lookUpCommand(root: string, command: string): CommandLookup {
+  const candidates = command.includes('/') ? [command] : CONTAINER_PATH.split(':').map((folder) => path.posix.join(folder, command));
+  let refused: CommandLookup | undefined;
+  for (const candidate of candidates) {
+    const file = resolveInside(root, candidate);
+    if (file === undefined) continue;
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) {
+      if (command.includes('/')) refused ??= { file, refused: 'directory' };
+      continue;
+    }
+    if (!stat.isFile() || (stat.mode & 0o111) === 0) {
+      refused ??= { file, refused: 'not executable' };
+      continue;
+    }
+    const interpreter = interpreterOf(file);
+    if (interpreter !== undefined && resolveInside(root, interpreter) === undefined) return { file, refused: 'no interpreter', interpreter };
+    return { file };
   }
-  return undefined;
+  return refused ?? { refused: 'missing' };
 }
 
 /**

@@ -2,9 +2,9 @@
 // is built on first use.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, type OptionSpec } from '@samples/runtime';
+import { CliError, ExitStatus, findExecutable, type OptionSpec } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
-import { checkRootfs, type Problem } from './check';
+import { checkRootfs, lookUpCommand, type Problem } from './check';
 import { DEFAULT_NAME, imagesDir, isValidName, MARKER, readMarker } from './images';
 
 /** The `--rootfs` option of every stage that runs in a root filesystem. */
@@ -43,6 +43,50 @@ export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?:
     throw new CliError(`the root filesystem "${wanted}" is incomplete (no ${MARKER} in ${dir}: an interrupted build or import?): ${again}`);
   }
   return usable(dir, `"${wanted}"`);
+}
+
+/**
+ * Fails, with the status a shell would give, unless the container can run `command` in
+ * the tree `rootfs` (resolved from `given`, the `--rootfs` value). A stage calls it
+ * before it makes anything: the lookup is the one the kernel will make inside, done
+ * from the host's side, so a typo costs no namespace, mount or cgroup. The message says
+ * where the command was looked for: the host may well have it, the container cannot.
+ */
+export function requireCommand(rootfs: string, command: string, given: string = DEFAULT_NAME): void {
+  const lookup = lookUpCommand(rootfs, command);
+  const tree = `the root filesystem ${given.includes('/') ? given : `"${given}"`}`;
+  const check = `pnpm rootfs check ${given} ${command}`;
+  switch (lookup.refused) {
+    case undefined:
+      return;
+    case 'missing': {
+      const onHost = hostCommand(command);
+      const host = onHost === undefined ? '' : ` (the host's ${onHost} is not in it)`;
+      throw new CliError(
+        `command not found: ${command}, in ${tree}${host}: rootfs/README.md says how to add a program; \`${check}\` checks the tree`,
+        ExitStatus.NOT_FOUND,
+      );
+    }
+    case 'directory':
+      throw new CliError(`cannot run ${command}: it is a directory`, ExitStatus.NOT_EXECUTABLE);
+    case 'not executable':
+      throw new CliError(`cannot run ${command}: permission denied (it is not executable)`, ExitStatus.NOT_EXECUTABLE);
+    case 'no interpreter':
+      // The kernel says ENOENT for a missing loader, as for a missing command: 127 too.
+      throw new CliError(
+        `cannot run ${command}: it needs ${lookup.interpreter}, which ${tree} lacks; \`${check}\` checks the tree`,
+        ExitStatus.NOT_FOUND,
+      );
+  }
+}
+
+/** Where the host itself would find `command`, if anywhere. */
+function hostCommand(command: string): string | undefined {
+  try {
+    return findExecutable(command);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A path the learner typed: pnpm runs a package's scripts in the package's folder, and INIT_CWD is where they typed it. */

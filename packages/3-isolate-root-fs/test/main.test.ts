@@ -14,6 +14,7 @@ import {
   runStageUnprivileged,
   startStageUntilReady,
   testCommonBehaviour,
+  testRootfsCommandLookup,
   testIf,
   waitFor,
 } from '@samples/testing';
@@ -31,6 +32,7 @@ const isProcMounted = () => hostMounts(rootfs).includes(`${procMount} proc`);
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
 
 testCommonBehaviour(stage, test);
+testRootfsCommandLookup(stage, test);
 
 test('ps inside sees only the container processes', (t) => {
   const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);
