@@ -52,6 +52,12 @@ test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtem
   t.false(mounts.some((mount) => mount.startsWith('/sys')), 'no host mount is left inside (the old root was detached)');
 });
 
+test('/newtemp is a 64 MiB tmpfs: df inside shows its size, not the host memory', (t) => {
+  const [, line] = runStage(stage, ['df', '-k', '/newtemp']).stdout.trim().split('\n');
+  const [source, kilobytes, , , , mountPoint] = line!.trim().split(/\s+/);
+  t.deepEqual([source, Number(kilobytes), mountPoint], ['tmpfs', 64 * 1024, '/newtemp']);
+});
+
 test('/dev has null, zero, full, random, urandom and tty, and they work', (t) => {
   const result = runStage(stage, [
     'sh',
