@@ -23,8 +23,8 @@ const USEFUL = [
   ...['grep', 'sed', 'awk', 'less', 'xargs', 'find'],
   // procps: processes and memory, as the container sees them
   ...['free', 'kill', 'pgrep', 'pkill', 'top', 'uptime'],
-  // util-linux: the mount table and namespaces, as the container sees them
-  ...['umount', 'findmnt', 'lsns'],
+  // util-linux: the mount table and namespaces, as the container sees them; a command run as another user
+  ...['umount', 'findmnt', 'lsns', 'setpriv'],
   // ncurses
   'clear',
 ];

@@ -52,6 +52,21 @@ test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtem
   t.false(mounts.some((mount) => mount.startsWith('/sys')), 'no host mount is left inside (the old root was detached)');
 });
 
+test('/dev works for a user who is not root, inside: its nodes are 0666', (t) => {
+  // setpriv (util-linux, in the default root filesystem) runs the check as nobody.
+  const check = 'stat -c "%a %n" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; id -u; ' +
+    'echo gone > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c && { echo x > /dev/full || echo full; }';
+  const result = runStage(stage, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', check]);
+  t.is(result.status, 0, result.stderr);
+  t.deepEqual(result.stdout.trim().split('\n'), [
+    ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((name) => `666 /dev/${name}`),
+    '65534',
+    '3',
+    '3',
+    'full',
+  ]);
+});
+
 test('/newtemp is a 64 MiB tmpfs: df inside shows its size, not the host memory', (t) => {
   const [, line] = runStage(stage, ['df', '-k', '/newtemp']).stdout.trim().split('\n');
   const [source, kilobytes, , , , mountPoint] = line!.trim().split(/\s+/);
