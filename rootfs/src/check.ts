@@ -63,7 +63,7 @@ function checkCommand(root: string, command: string): Problem[] {
       return [];
     case 'missing': {
       const where = command.includes('/') ? 'in the tree' : `in the tree's PATH (${CONTAINER_PATH})`;
-      return [{ problem: `no ${command} ${where}`, fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or put ${command} into it` }];
+      return [{ problem: `no ${command} ${where}`, fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or add it (rootfs/README.md, "Adding a program")` }];
     }
     case 'directory':
       return [{ problem: `${command} (${lookup.file}) is a directory`, fix: 'give a program' }];

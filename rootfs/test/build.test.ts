@@ -226,3 +226,12 @@ test('resolve: a path (even through a symlink) gives the real folder, once it ha
   fs.rmdirSync(path.join(made.dir, 'dev'));
   t.regex(resolveError(t, made.dir), /: no \/dev in the tree: mkdir \S+\/dev$/);
 });
+
+anyTest('`pnpm rootfs` (with -s or not) prints only what the command prints, and keeps its status', (t) => {
+  for (const args of [['rootfs', 'nosuch'], ['-s', 'rootfs', 'nosuch']]) {
+    const result = spawnSync('pnpm', args, { cwd: path.join(packageDir, '..'), encoding: 'utf8', env: process.env });
+    t.is(result.status, 2, args.join(' '));
+    t.is(result.stdout, '');
+    t.is(result.stderr, 'rootfs: unknown command "nosuch": see `pnpm rootfs --help`\n', 'no `$ node ...`, no [ELIFECYCLE]');
+  }
+});

@@ -282,7 +282,7 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   test('bad options: one line, status 2', (t) => {
     const missing = run([]);
     t.is(missing.status, 2);
-    t.regex(missing.stderr, /^[\w-]+: no command given: try `[\w-]+ \/bin\/sh`, or see --help\n$/);
+    t.regex(missing.stderr, /^[\w-]+: no command given: try `pnpm --filter [\w-]+ start \/bin\/bash`, or see --help\n$/);
     const unknown = run(['--no-such-option', 'true']);
     t.is(unknown.status, 2);
     t.is(unknown.stderr.split('\n').length, 2);
@@ -291,7 +291,7 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   test('--help shows the usage and exits 0', (t) => {
     const result = run(['--help']);
     t.is(result.status, 0);
-    t.regex(result.stdout, /usage: [\w-]+ \[options\] <command> \[args\.\.\.\]/);
+    t.regex(result.stdout, /usage: pnpm --filter [\w-]+ start \[options\] <command> \[args\.\.\.\]/);
   });
 }
 
