@@ -32,8 +32,8 @@ export const transcripts: Record<string, Transcript> = {
   '0-basic': {
     root: false,
     steps: [
-      { run: 'pnpm -s --filter 0-basic start hostname' },
-      { run: `printf 'one\\ntwo\\n' | pnpm -s --filter 0-basic start wc -l` },
+      { run: 'pnpm -s -C packages/0-basic start hostname' },
+      { run: `printf 'one\\ntwo\\n' | pnpm -s -C packages/0-basic start wc -l` },
       { run: `pnpm -s -C packages/0-basic start sh -c 'exit 42'; echo "exit status $?"` },
       { run: 'pnpm -s -C packages/0-basic start no-such-command; echo "exit status $?"' },
     ],
@@ -42,7 +42,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'hostname; readlink /proc/self/ns/uts' },
-      { run: `pnpm -s --filter 1-isolate-uts start sh -c 'hostname container-1; hostname; readlink /proc/self/ns/uts'` },
+      { run: `pnpm -s -C packages/1-isolate-uts start sh -c 'hostname container-1; hostname; readlink /proc/self/ns/uts'` },
       { host: 'hostname' },
     ],
   },
@@ -50,7 +50,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'readlink /proc/self/ns/pid' },
-      { start: 'pnpm -s --filter 2-isolate-process start --verbose sh' },
+      { start: 'pnpm -s -C packages/2-isolate-process start --verbose bash' },
       { inside: 'hostname' },
       { inside: 'echo "my PID is $$"' },
       { inside: 'readlink /proc/self/ns/pid' },
@@ -61,7 +61,7 @@ export const transcripts: Record<string, Transcript> = {
   '3-isolate-root-fs': {
     root: true,
     steps: [
-      { start: 'pnpm -s --filter 3-isolate-root-fs start --verbose sh' },
+      { start: 'pnpm -s -C packages/3-isolate-root-fs start --verbose bash' },
       { inside: 'ps' },
       { inside: 'ls <repo>' },
       { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
@@ -74,7 +74,7 @@ export const transcripts: Record<string, Transcript> = {
     needsStaticCompiler: true,
     steps: [
       buildEscape,
-      { run: 'pnpm -s --filter 3-isolate-root-fs start /tmp/chroot-escape /bin/ls <repo>/packages' },
+      { run: 'pnpm -s -C packages/3-isolate-root-fs start /tmp/chroot-escape /bin/ls <repo>/packages' },
       removeEscape,
     ],
   },
@@ -82,7 +82,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'grep -c newtemp /proc/self/mountinfo' },
-      { start: 'pnpm -s --filter 4-isolate-mount start --verbose sh' },
+      { start: 'pnpm -s -C packages/4-isolate-mount start --verbose bash' },
       { inside: `mount | cut -d' ' -f1-5` },
       { inside: 'touch /newtemp/hello; ls /newtemp' },
       { host: 'grep -c newtemp /proc/self/mountinfo' },
@@ -102,7 +102,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     cgroup: 'v1',
     steps: [
-      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { start: 'pnpm -s -C packages/5-isolate-cgroup start --verbose --memory 100m --pids 20 bash' },
       { host: 'cat <cgroup:memory>/memory.limit_in_bytes <cgroup:pids>/pids.max' },
       { inside: 'exit' },
       { host: 'ls <cgroup:memory>' },
@@ -112,7 +112,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     cgroup: 'v2',
     steps: [
-      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { start: 'pnpm -s -C packages/5-isolate-cgroup start --verbose --memory 100m --pids 20 bash' },
       { host: 'cat <cgroup>/memory.max <cgroup>/pids.max' },
       { host: 'cat /sys/fs/cgroup/cgroup.subtree_control' },
       { inside: 'exit' },

@@ -48,7 +48,7 @@ export function enterContainer(rootfs: string): void {
   step(`mount("${rootfs}", MS_BIND|MS_REC)`, () => mount(rootfs, rootfs, '', MS_BIND | MS_REC));
   step('mount proc on /proc', () => mount('proc', path.join(rootfs, 'proc'), 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
   step('mount tmpfs on /dev, with null, zero, full, random, urandom, tty', () => makeDev(path.join(rootfs, 'dev')));
-  step(`mount tmpfs on /newtemp, ${NEWTEMP_SIZE}`, () =>
+  step(`mount tmpfs on /newtemp, size=${NEWTEMP_SIZE}`, () =>
     mount('tmpfs', path.join(rootfs, 'newtemp'), 'tmpfs', MS_NOSUID | MS_NODEV, `size=${NEWTEMP_SIZE}`),
   );
   // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
