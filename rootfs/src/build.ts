@@ -17,7 +17,7 @@ const REQUIRED = ['sh', 'bash', 'ls', 'cat', 'ps', 'mount', 'hostname', 'head', 
 const USEFUL = [
   // coreutils
   ...['basename', 'chmod', 'chown', 'cp', 'cut', 'date', 'dd', 'df', 'dirname', 'du', 'echo', 'env', 'false', 'id', 'ln'],
-  ...['mkdir', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort'],
+  ...['mkdir', 'mknod', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort'],
   ...['stat', 'tee', 'test', '[', 'touch', 'tr', 'true', 'uname', 'uniq', 'wc', 'whoami', 'yes'],
   // text
   ...['grep', 'sed', 'awk', 'less', 'xargs', 'find'],
