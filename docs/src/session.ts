@@ -1,6 +1,6 @@
 // Running a transcript's steps as a learner would, with two terminals: one where they
 // start the container and type into its shell, one on the host to look from outside.
-import { TerminalProcess } from './terminal';
+import { COLUMNS, TerminalProcess } from './terminal';
 
 export type Step =
   /** In the learner's terminal: a command line, run to its end. */
@@ -175,6 +175,10 @@ class ContainerShell {
 
   /** Types the line, and Enter once the shell has echoed it (typed ahead, readline would not show it). */
   private async typeLine(command: string): Promise<void> {
+    // Past the edge, readline wraps the line with cursor moves this text does not follow.
+    if (this.prompt.length + command.length >= COLUMNS) {
+      throw new Error(`"${command}" is too long to type after the prompt on a terminal ${COLUMNS} columns wide: shorten it`);
+    }
     this.terminal.type(command);
     await waitUntil(`the echo of "${command}"`, () => this.terminal.text.endsWith(command), this.terminal);
     this.terminal.type('\r');

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 /** The terminal's size, fixed: `ls` and `ps` lay their output out to the width. */
-const COLUMNS = 120;
+export const COLUMNS = 120;
 const ROWS = 40;
 
 /** Stands for "the line is erased": a carriage return followed by erase-line (CSI K). */

@@ -58,6 +58,15 @@ export const transcripts: Record<string, Transcript> = {
       { host: 'hostname' },
     ],
   },
+  '2-sh-exit': {
+    root: true,
+    steps: [
+      { run: `pnpm -s -C packages/0-basic start sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/2-isolate-process start sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/2-isolate-process start bash -ic 'exit 3'; echo "exit status $?"` },
+      { run: 'pnpm -s -C packages/3-isolate-root-fs start ps -o pid,pgid,sid,tpgid,comm' },
+    ],
+  },
   '3-isolate-root-fs': {
     root: true,
     steps: [
@@ -85,6 +94,7 @@ export const transcripts: Record<string, Transcript> = {
       { start: 'pnpm -s -C packages/4-isolate-mount start --verbose bash' },
       { inside: `mount | cut -d' ' -f1-5` },
       { inside: 'touch /newtemp/hello; ls /newtemp' },
+      { inside: 'df -h /newtemp' },
       { host: 'grep -c newtemp /proc/self/mountinfo' },
       { host: 'ls -A rootfs/images/default/newtemp | wc -l' },
     ],
@@ -117,6 +127,13 @@ export const transcripts: Record<string, Transcript> = {
       { host: 'cat /sys/fs/cgroup/cgroup.subtree_control' },
       { inside: 'exit' },
       { host: 'ls <cgroup>' },
+    ],
+  },
+  '5-host-memory': {
+    root: true,
+    steps: [
+      { run: 'pnpm -s -C packages/5-isolate-cgroup start --memory 100m head -1 /proc/meminfo > /tmp/inside' },
+      { run: 'head -1 /proc/meminfo | diff - /tmp/inside && echo "the same MemTotal inside and out"; rm /tmp/inside' },
     ],
   },
   '5-out-of-memory': {
