@@ -134,6 +134,8 @@ class ContainerShell {
   async ready(): Promise<string[]> {
     // An interactive sh leaves the terminal in canonical mode: only bash will do here.
     await waitUntil("the container's bash to read the terminal (is the command bash?)", () => this.terminal.readsKeys(), this.terminal);
+    // The prompt comes after all the runtime printed: once the first of it is read, so is the rest.
+    await waitUntil('the first prompt', () => !this.terminal.text.endsWith('\n') && this.terminal.text !== '', this.terminal);
     const before = this.terminal.text.lastIndexOf('\n') + 1;
     this.terminal.type('\r');
     await waitUntil(

@@ -73,9 +73,9 @@ export const transcripts: Record<string, Transcript> = {
       { start: 'pnpm -s -C packages/3-isolate-root-fs start --verbose bash' },
       { inside: 'ps' },
       { inside: 'ls <repo>' },
-      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+      { host: 'grep -c <repo>/rootfs/images/default /proc/self/mountinfo' },
       { inside: 'exit' },
-      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+      { host: 'grep -c <repo>/rootfs/images/default /proc/self/mountinfo' },
     ],
   },
   '3-chroot-escape': {
