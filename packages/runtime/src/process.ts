@@ -1,7 +1,7 @@
 // The two process primitives Node lacks, built from @samples/syscalls: starting a child
 // in new namespaces (Go's SysProcAttr.Cloneflags), and replacing the current process
 // with a command (Go's syscall.Exec), cleanly.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -37,6 +37,16 @@ const SIGSTOP = 19;
 /** The CLONE_* names set in `flags`: 0x24000000 -> ['CLONE_NEWUTS', 'CLONE_NEWPID']. */
 export function cloneFlagNames(flags: number): (keyof typeof CloneFlags)[] {
   return (Object.keys(CloneFlags) as (keyof typeof CloneFlags)[]).filter((name) => flags & CloneFlags[name]);
+}
+
+/**
+ * child_process.spawn, loaded on first use: child_process (with the net and stream
+ * modules it brings) costs a Node start ~2.5 ms, and a stage's container child, which
+ * runs the same bundle as its runtime, never spawns.
+ */
+function spawn(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:child_process') as typeof import('node:child_process')).spawn(command, args, options);
 }
 
 // #region spawnInNamespaces
