@@ -10,6 +10,7 @@ function cgroupWith(events: MemoryEvents[]): Cgroup {
     paths: [],
     create() {},
     add() {},
+    touch() {},
     destroy() {},
     memoryEvents: () => events[Math.min(now++, events.length - 1)]!,
   };
