@@ -9,7 +9,7 @@
 'use strict';
 
 const path = require('node:path');
-const { freshScript } = require('./src/launch.cjs');
+const { freshScript, useCompileCache } = require('./src/launch.cjs');
 
 const [entry, ...args] = process.argv.slice(2);
 if (entry === undefined) {
@@ -17,6 +17,7 @@ if (entry === undefined) {
   process.exit(2);
 }
 const script = freshScript(path.resolve(entry));
+useCompileCache(script);
 // The stage reads its command from process.argv[2] on, as if started as `node main.cjs run ...`.
 process.argv = [process.argv[0] ?? process.execPath, script, ...args];
 require(script);

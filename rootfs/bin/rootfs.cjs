@@ -7,6 +7,8 @@
 // (see @samples/runtime's launch.cjs): no TypeScript loader on every import.
 'use strict';
 const path = require('node:path');
-const { freshScript } = require('@samples/runtime/launch');
+const { freshScript, useCompileCache } = require('@samples/runtime/launch');
 
-require(freshScript(path.join(__dirname, '..', 'src', 'cli.ts')));
+const script = freshScript(path.join(__dirname, '..', 'src', 'cli.ts'));
+useCompileCache(script);
+require(script);

@@ -6,6 +6,7 @@
 // start.cjs (a stage's `pnpm start`) and the rootfs package's `rootfs` command.
 'use strict';
 
+const path = require('node:path');
 const { bundleFileOf, isFresh } = require('./bundle-file.cjs');
 
 /**
@@ -29,4 +30,19 @@ function freshScript(entry) {
   }
 }
 
-module.exports = { freshScript };
+/**
+ * Node 22 and later can keep V8's compiled code of each file in a folder (the module
+ * compile cache): a start that finds the bundle's there skips compiling it, ~4 ms of CPU
+ * per Node start. Turned on for this process, before it loads `script`, and, through the
+ * environment, for the container's child, which runs the same bundle. Node 20 has no
+ * such cache; nor has a start that runs the TypeScript.
+ * @param {string} script
+ */
+function useCompileCache(script) {
+  const { enableCompileCache } = /** @type {{ enableCompileCache?: (directory: string) => { directory?: string } }} */ (require('node:module'));
+  if (enableCompileCache === undefined || !script.endsWith('.cjs')) return;
+  const { directory } = enableCompileCache(path.join(path.dirname(script), 'compile-cache'));
+  if (directory !== undefined) process.env.NODE_COMPILE_CACHE = directory;
+}
+
+module.exports = { freshScript, useCompileCache };

@@ -3,6 +3,7 @@
 // it has, without loading the TypeScript loader.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -61,6 +62,19 @@ test('a fresh bundle is run as it is, without the TypeScript loader; a changed s
   pkg.setMessage('two');
   t.is(pkg.start('y').stdout, 'two ["run","y"] tsx=true\n', 'changed: built again');
   t.true(fs.statSync(pkg.bundle).mtimeMs > built);
+});
+
+// Node 20 has no module compile cache.
+const withCompileCache = 'enableCompileCache' in Module ? test : test.skip;
+
+withCompileCache("on Node 22 and later, V8's code of the bundle is kept beside it, and the child is told where", (t) => {
+  const pkg = fakePackage(t, 'one');
+  pkg.start();
+  fs.appendFileSync(path.join(pkg.dir, 'src', 'main.ts'), 'process.stdout.write(`${process.env.NODE_COMPILE_CACHE}\\n`);\n');
+  const result = pkg.start();
+  const cache = path.join(path.dirname(pkg.bundle), 'compile-cache');
+  t.is(result.stdout.split('\n')[1], cache, "in the environment the container's child inherits");
+  t.true(fs.readdirSync(cache).length > 0);
 });
 
 rootTest('a user who may not write the bundle runs the TypeScript instead', (t) => {
