@@ -20,6 +20,7 @@ import {
   SIZEOF_SIGACTION,
   SIZEOF_SIGSET_T,
   SyscallError,
+  _exit,
   close_range,
   defaultAction,
   execve,
@@ -228,3 +229,20 @@ function prepareForExec(): () => void {
   };
 }
 // #endregion
+
+/**
+ * Writes `line` to stderr and ends the process at once with `status` (libc's _exit), as
+ * a C runtime's child does after a failed execve. The way out of a container's child:
+ * once it has a seccomp filter that refuses io_uring, as Docker's does (stage 7), Node 22
+ * and later abort at the next turn of their event loop, or on their way out (their libuv
+ * batches epoll changes through an io_uring it sets up at start, whatever
+ * UV_USE_IO_URING says), where Node 20 exits as asked.
+ */
+export function exitNow(status: number, line: string): never {
+  try {
+    fs.writeSync(2, line);
+  } catch {
+    // stderr is gone: the status says it all
+  }
+  return _exit(status);
+}

@@ -35,6 +35,12 @@ function runFixture(name: string, args: string[] = [], options: { input?: string
   });
 }
 
+test('exitNow says why and ends with its status, even once io_uring is refused (Node 22 and later abort at their next poll)', (t) => {
+  const result = runFixture('exit-now');
+  t.is(result.stderr, 'exit-now: failed after the filter\n');
+  t.is(result.status, 42);
+});
+
 const ownNamespace = (name: string) => fs.readlinkSync(`/proc/self/ns/${name}`);
 
 test('cloneFlagNames names the flags set', (t) => {
