@@ -16,9 +16,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const REPO = path.join(__dirname, '..', '..');
-// koffi's native module, found as reexec.ts finds it for the bundles.
-require(require.resolve('koffi', { paths: [path.join(REPO, 'packages', 'syscalls')] }));
-const koffi = require(Object.keys(require.cache).find((file) => /[\\/]koffi\.node$/.test(file)) ?? 'koffi');
+// koffi's native module, as stage 5's bundle loads it: the bundle's record of its inputs
+// names it (pnpm bench builds the bundle first). Not through koffi's own loader, which
+// costs ~4 ms more per Node start.
+const record = path.join(REPO, 'packages', '5-isolate-cgroup', 'node_modules', '.cache', 'samples', 'main.cjs.inputs.json');
+const koffi = require(JSON.parse(fs.readFileSync(record, 'utf8')).inputs.find((file) => /[\\/]koffi\.node$/.test(file)));
 const libc = koffi.load('libc.so.6');
 const [, , role, rootfs] = process.argv;
 
