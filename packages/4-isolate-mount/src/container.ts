@@ -26,6 +26,7 @@ export { containerEnvironment } from '3-isolate-root-fs/container';
 // #region enter
 /** Gives the calling thread a mount namespace of its own, rooted at `rootfs`. */
 export function enterContainer(rootfs: string): void {
+  // #region mount-namespace
   // The child makes its own mount namespace, not the runtime: unsharing one also gives
   // the calling thread a root and working directory of its own (CLONE_FS), for good.
   // Here that is what we want: this thread is about to become the command.
@@ -47,5 +48,6 @@ export function enterContainer(rootfs: string): void {
   step('pivot_root(".", ".")', () => pivot_root('.', '.'));
   step('umount2(".", MNT_DETACH): detach the old root', () => umount2('.', MNT_DETACH));
   step('chdir("/")', () => chdir('/'));
+  // #endregion
 }
 // #endregion
