@@ -104,10 +104,12 @@ const SWEEP = path.join(__dirname, 'sweep.ts');
 const SCRATCH_HOST = `
   node=$1 sweep=$2 images=$3
   shift 3
-  mount -t tmpfs -o mode=755 scratch /run || exit 125
+  fail() { echo "cannot make the scratch host the tests run in: $1" >&2; exit 125; }
+  mount -t tmpfs -o mode=755 scratch /run || fail "no tmpfs on /run"
   if [ -d "$images" ]; then
     mkdir -p /run/.images/upper /run/.images/work &&
-      mount -t overlay scratch -o "lowerdir=$images,upperdir=/run/.images/upper,workdir=/run/.images/work" "$images" || exit 125
+      mount -t overlay scratch -o "lowerdir=$images,upperdir=/run/.images/upper,workdir=/run/.images/work" "$images" ||
+      fail "no overlay on $images (the kernel needs CONFIG_OVERLAY_FS)"
   fi
   ip link set lo up 2>/dev/null
   "$node" "$@"
@@ -137,6 +139,7 @@ export async function checkClaims(entry: WorkshopStage, dir: string): Promise<{ 
   }
   const titles = entry.claims.map((claim) => claim.test);
   const { outcomes, finished, output } = await runTests(dir, files, { titles, timeout: CLAIM_TIMEOUT, serial: true });
+  if (!finished && outcomes.length === 0) throw new TestsDidNotRun(output);
   const claims = entry.claims.map((claim): ClaimResult => {
     const found = outcomes.find((outcome) => outcome.title === claim.test);
     if (found === undefined) return { claim, outcome: finished ? 'missing' : 'unfinished', details: [] };
@@ -144,6 +147,13 @@ export async function checkClaims(entry: WorkshopStage, dir: string): Promise<{ 
   });
   const others = outcomes.filter((outcome) => outcome.outcome === 'fail' && !titles.includes(outcome.title));
   return { claims, others, output };
+}
+
+/** The tests did not start (ava's or the scratch host's own failure): `output` says why. */
+export class TestsDidNotRun extends Error {
+  constructor(readonly output: string) {
+    super(output.trim().split('\n').at(-1) ?? 'no output');
+  }
 }
 
 /** Every test file of the copy in `dir`, from its folder. */

@@ -151,6 +151,11 @@ function link(at: string, target: string): void {
   fs.symlinkSync(target, at);
 }
 
+/** Whether the learner's copy of `stage` passed its last check, and has not changed since. */
+export function passedCheck(stage: string): boolean {
+  return chooseCopy(stage).learners;
+}
+
 function chooseCopy(stage: string): DependencyChoice {
   const dir = copyDir(stage);
   if (!fs.existsSync(dir)) return { stage, learners: false, why: 'you have not started it' };

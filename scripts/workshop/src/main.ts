@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { resolveRootfs } from '@samples/rootfs/resolve';
-import { checkClaims, runTests, testFiles, typeCheck } from './check';
-import { REPO, addTestHook, copyDir, linkModules, makeCopy, recordCheck, shown, sourcesHash, workshopDir, type DependencyChoice } from './copy';
+import { TestsDidNotRun, checkClaims, runTests, testFiles, typeCheck } from './check';
+import { REPO, addTestHook, copyDir, linkModules, makeCopy, passedCheck, recordCheck, shown, sourcesHash, workshopDir, type DependencyChoice } from './copy';
 import { WORKSHOP, stageNumber, type WorkshopStage } from './stages';
 
 /** A failure to report in one line, with the status to exit with. */
@@ -100,7 +100,11 @@ async function check(entry: WorkshopStage, flags: { all: boolean; verbose: boole
   const sources = sourcesHash(dir);
   say(`Stage ${n}, your copy in ${shown(dir)}, against the stage's own tests:`);
   describeChoices(choices);
-  const { claims, others, output } = await checkClaims(entry, dir);
+  const { claims, others, output } = await checkClaims(entry, dir).catch((error: unknown) => {
+    if (!(error instanceof TestsDidNotRun)) throw error;
+    process.stderr.write(error.output);
+    throw new WorkshopError(`the tests of stage ${n} did not run: the lines above say why`);
+  });
   let hinted = false;
   for (const { claim, outcome, reason, details } of claims) {
     const label = { pass: 'ok', fail: 'FAIL', unfinished: 'FAIL', skip: 'skip', missing: '??' }[outcome];
@@ -140,7 +144,7 @@ async function wholeSuite(dir: string, n: number, verbose: boolean): Promise<boo
   const { outcomes, finished, output } = await runTests(dir, files);
   if (!finished) {
     process.stderr.write(output);
-    throw new WorkshopError(`the tests of stage ${n} did not finish: ava's output is above`);
+    throw new WorkshopError(`the tests of stage ${n} did not finish: the lines above say why`);
   }
   const count = (kind: string) => outcomes.filter((outcome) => outcome.outcome === kind).length;
   for (const failed of outcomes.filter((outcome) => outcome.outcome === 'fail')) {
@@ -154,6 +158,8 @@ async function wholeSuite(dir: string, n: number, verbose: boolean): Promise<boo
 async function watch(entry: WorkshopStage, flags: { all: boolean; verbose: boolean }): Promise<never> {
   const dir = requireStarted(entry);
   const once = async () => {
+    // As rustlings does: each check on a clean screen, so the checklist is the latest.
+    if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
     try {
       await check(entry, flags);
     } catch (error) {
@@ -258,7 +264,7 @@ function overview(): void {
   say('The stages:');
   for (const entry of WORKSHOP) {
     const dir = copyDir(entry.stage);
-    const state = fs.existsSync(dir) ? `started, in ${shown(dir)}` : 'not started';
+    const state = !fs.existsSync(dir) ? 'not started' : `${passedCheck(entry.stage) ? 'works' : 'started'}, in ${shown(dir)}`;
     say(`  ${String(stageNumber(entry.stage)).padStart(2)}  ${entry.stage.padEnd(20)} ${state}`);
   }
 }

@@ -133,3 +133,11 @@ test("a skeleton: the region's body is the TODO and the stand-in, the region's c
     message: 'main.ts has no region "gone": mark the step with // #region gone ... // #endregion',
   });
 });
+
+test("the instructors' page lists every stage's claims, as the check prints them", (t) => {
+  const page = fs.readFileSync(path.join(REPO, 'docs', 'workshop.md'), 'utf8');
+  for (const entry of WORKSHOP) {
+    for (const claim of entry.claims) t.true(page.includes(`\`ok ${claim.test}\``), `${entry.stage}: ${claim.test}`);
+    t.true(page.includes(`[${stageNumber(entry.stage)}](${entry.stage}.md)`), `${entry.stage} has its row in the plan`);
+  }
+});
