@@ -133,10 +133,7 @@ export interface ClaimResult {
 
 /** The stage's claims, checked against the copy in `dir`; and any failure that is no claim's (a hook's: "nothing left"). */
 export async function checkClaims(entry: WorkshopStage, dir: string): Promise<{ claims: ClaimResult[]; others: TestOutcome[]; output: string }> {
-  const files = [...new Set(entry.claims.map((claim) => claim.file ?? DEFAULT_TEST_FILE))];
-  for (const file of files) {
-    if (!fs.existsSync(path.join(dir, file))) throw new Error(`${path.join(dir, file)} is gone: \`pnpm workshop reset\` brings it back`);
-  }
+  const files = claimFiles(entry);
   const titles = entry.claims.map((claim) => claim.test);
   const { outcomes, finished, output } = await runTests(dir, files, { titles, timeout: CLAIM_TIMEOUT, serial: true });
   if (!finished && outcomes.length === 0) throw new TestsDidNotRun(output);
@@ -147,6 +144,11 @@ export async function checkClaims(entry: WorkshopStage, dir: string): Promise<{ 
   });
   const others = outcomes.filter((outcome) => outcome.outcome === 'fail' && !titles.includes(outcome.title));
   return { claims, others, output };
+}
+
+/** The test files that hold the stage's claims, from its folder. */
+export function claimFiles(entry: WorkshopStage): string[] {
+  return [...new Set(entry.claims.map((claim) => claim.file ?? DEFAULT_TEST_FILE))];
 }
 
 /** The tests did not start (ava's or the scratch host's own failure): `output` says why. */

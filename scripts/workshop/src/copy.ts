@@ -59,7 +59,9 @@ export function addTestHook(dir: string): void {
   const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as { ava?: { require?: string[] } };
   const hook = path.join(__dirname, 'stop-runtimes.ts');
   if (manifest.ava === undefined || manifest.ava.require?.includes(hook)) return;
-  manifest.ava.require = [...(manifest.ava.require ?? []), hook];
+  // (one from where the repository was before it moved goes)
+  const others = (manifest.ava.require ?? []).filter((module) => path.basename(module) !== path.basename(hook));
+  manifest.ava.require = [...others, hook];
   fs.writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
@@ -108,6 +110,7 @@ export function linkModules(entry: WorkshopStage): DependencyChoice[] {
   const choices: DependencyChoice[] = [];
   const own = path.join(stageDir(entry.stage), 'node_modules');
   if (!fs.existsSync(own)) throw new Error(`packages/${entry.stage} has no node_modules: run pnpm install`);
+  let switched = false;
   for (const name of packageNames(own)) {
     let target = fs.realpathSync(path.join(own, name));
     if (WORKSHOP.some((other) => other.stage === name)) {
@@ -115,8 +118,11 @@ export function linkModules(entry: WorkshopStage): DependencyChoice[] {
       choices.push(choice);
       if (choice.learners) target = copyDir(name);
     }
-    link(path.join(modules, name), target);
+    if (link(path.join(modules, name), target)) switched = true;
   }
+  // The child's bundle (@samples/runtime's reexec) is rebuilt when one of its files
+  // changed, and the other stage's files may be older than it: build it again.
+  if (switched) fs.rmSync(path.join(modules, '.cache', 'samples'), { recursive: true, force: true });
   // A file may reach a package beside its own by path (stage 5's layout.cjs reaches
   // runtime/ so, for the doctor's sake): beside the copies, the shared packages too.
   for (const shared of fs.readdirSync(path.join(REPO, 'packages')).filter((name) => !/^\d/.test(name))) {
@@ -140,15 +146,19 @@ function packageNames(modules: string): string[] {
   });
 }
 
-function link(at: string, target: string): void {
+/** Links `at` to `target`; true if it pointed elsewhere before. */
+function link(at: string, target: string): boolean {
+  let before: string | undefined;
   try {
-    if (fs.readlinkSync(at) === target) return;
+    before = fs.readlinkSync(at);
+    if (before === target) return false;
     fs.unlinkSync(at);
   } catch {
     // not there yet
   }
   fs.mkdirSync(path.dirname(at), { recursive: true });
   fs.symlinkSync(target, at);
+  return before !== undefined;
 }
 
 /** Whether the learner's copy of `stage` passed its last check, and has not changed since. */

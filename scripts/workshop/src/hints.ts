@@ -17,7 +17,8 @@ export function hintBlocks(page: string, name: string, pageName: string): string
     const end = lines.indexOf(CLOSING, i + 1);
     const nested = lines.slice(i + 1, end).findIndex((line) => OPENING.test(line));
     if (end === -1 || nested !== -1) throw new Error(`${pageName}:${i + 1}: ${lines[i]} has no ${CLOSING} on a line of its own after it`);
-    if (opening[1]!.split(' ').includes(name)) blocks.push(lines.slice(i + 1, end).join('\n'));
+    // A block that ends in a colon introduced the code that follows it on the page.
+    if (opening[1]!.split(' ').includes(name)) blocks.push(lines.slice(i + 1, end).join('\n').replace(/:$/, '.'));
     i = end;
   }
   if (blocks.length === 0) {
@@ -54,8 +55,7 @@ export function plainText(markdown: string, width: number, pageDir = 'docs'): Pl
         return path.basename(file).startsWith(label) ? file : `${label} (${file})`;
       })
       .replace(/\*\*([^*]+)\*\*/g, '$1')
-      .replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=$|[\s.,;:)])/g, '$1$2')
-      .replace(/:$/, '.');
+      .replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=$|[\s.,;:)])/g, '$1$2');
 
   const items: { prefix: string; text: string }[] = [];
   for (const line of markdown.split('\n')) {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { resolveRootfs } from '@samples/rootfs/resolve';
-import { TestsDidNotRun, checkClaims, runTests, testFiles, typeCheck } from './check';
+import { TestsDidNotRun, checkClaims, claimFiles, runTests, testFiles, typeCheck } from './check';
 import { REPO, addTestHook, copyDir, linkModules, makeCopy, passedCheck, recordCheck, shown, sourcesHash, workshopDir, type DependencyChoice } from './copy';
 import { WORKSHOP, stageNumber, type WorkshopStage } from './stages';
 
@@ -76,7 +76,12 @@ function start(entry: WorkshopStage): void {
   if (fs.existsSync(dir)) {
     throw new WorkshopError(`stage ${n} is started already, in ${shown(dir)}: carry on there, or \`pnpm workshop reset ${n}\` to start over`);
   }
-  makeCopy(entry);
+  try {
+    makeCopy(entry);
+  } catch (error) {
+    // The stage's sources or page lack a region or hint the workshop names: its message says which.
+    throw new WorkshopError(error instanceof Error ? error.message : String(error));
+  }
   say(`Your copy of stage ${n} is in ${shown(dir)}. Write its new step:`);
   for (const step of entry.steps) say(`  ${path.join(shown(dir), step.file)}, region ${step.region}: ${step.task}`);
   describeChoices(linkModules(entry));
@@ -92,6 +97,9 @@ async function check(entry: WorkshopStage, flags: { all: boolean; verbose: boole
   const dir = requireStarted(entry);
   const n = stageNumber(entry.stage);
   requireRoot('the check');
+  for (const file of claimFiles(entry)) {
+    if (!fs.existsSync(path.join(dir, file))) throw new WorkshopError(`${path.join(shown(dir), file)} is gone: \`pnpm workshop reset ${n}\` starts the stage over`);
+  }
   const choices = linkModules(entry);
   addTestHook(dir);
   requireCompiles(dir);
@@ -111,7 +119,7 @@ async function check(entry: WorkshopStage, flags: { all: boolean; verbose: boole
     say(`  ${label.padEnd(4)}  ${claim.test}`);
     if (outcome === 'skip') say(`        skipped here: ${reason ?? 'no reason given'}`);
     if (outcome === 'missing') say(`        the stage has no test of that name any more: scripts/workshop/src/stages.ts is out of date`);
-    if (outcome === 'unfinished') say(`        did not finish: a test before it waited too long (--verbose shows ava's output)`);
+    if (outcome === 'unfinished') say(`        did not finish: it, or a test before it, waited too long (--verbose shows ava's output)`);
     if ((outcome === 'fail' || outcome === 'unfinished') && !hinted) {
       say(`        hint: ${claim.hint}`);
       hinted = true;
@@ -129,7 +137,8 @@ async function check(entry: WorkshopStage, flags: { all: boolean; verbose: boole
   const passed = holds && others.length === 0;
   recordCheck(entry.stage, passed, sources);
   if (!passed) {
-    say(`Not yet: ${holding} of ${claims.length} claims hold. Fix the first that fails, then check again${flags.verbose ? '' : ' (--verbose shows what the tests saw)'}.`);
+    const why = holds ? 'every claim holds, but the tests found what the container left behind (above)' : `${holding} of ${claims.length} claims hold`;
+    say(`Not yet: ${why}. Fix the first that fails, then check again${flags.verbose ? '' : ' (--verbose shows what the tests saw)'}.`);
     return false;
   }
   const next = WORKSHOP[WORKSHOP.indexOf(entry) + 1];

@@ -37,7 +37,7 @@ export function todoComment(entry: WorkshopStage, step: Step, page: string, page
   ];
   if (hint.manuals.length > 0) lines.push('', 'Read:', ...hint.manuals.map((manual) => `  ${manual}`));
   lines.push('', `Then: pnpm workshop check ${stageNumber(entry.stage)}`);
-  if (step.standIn) lines.push(`Until then, ${step.standIn.note} (replace it):`);
+  if (step.standIn) lines.push(...plainText(`Until then, ${step.standIn.note} (replace it):`, WIDTH - 3).lines);
   return lines.map((line) => (line === '' ? '//' : `// ${line}`));
 }
 

@@ -88,12 +88,20 @@ serial("stage 5 enters the container with the learner's own stage 4 once that pa
   const container = path.join(copyOf('4-isolate-mount'), 'src', 'container.ts');
   const checked = fs.readFileSync(container, 'utf8');
   fs.appendFileSync(container, '// changed after its check\n');
+  // The child runs a bundle of the stage: it must be made of the stage 4 the link names.
+  const bundled = () => {
+    const record = path.join(copyOf('5-isolate-cgroup'), 'node_modules', '.cache', 'samples', 'main.cjs.inputs.json');
+    const { inputs } = JSON.parse(fs.readFileSync(record, 'utf8')) as { inputs: string[] };
+    return inputs.filter((input) => input.endsWith(path.join('src', 'container.ts')) && input.includes('4-isolate-mount'));
+  };
   const ran = workshopCommand(['run', '5', 'true']);
   t.is(ran.status, 0, ran.stderr);
   t.is(fs.realpathSync(link), path.join(REPO, 'packages', '4-isolate-mount'), 'changed since its check: the stage\'s own');
+  t.deepEqual(bundled(), [path.join(REPO, 'packages', '4-isolate-mount', 'src', 'container.ts')]);
   fs.writeFileSync(container, checked);
   t.is(workshopCommand(['run', '5', 'true']).status, 0);
   t.is(fs.realpathSync(link), copyOf('4-isolate-mount'), 'as it was checked: the learner\'s once more');
+  t.deepEqual(bundled(), [container]);
 });
 
 // One whole suite (the check runs the claims alone): stage 4's, which imports the learner's stage 3.
