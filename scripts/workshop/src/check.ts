@@ -94,17 +94,19 @@ export function runTests(
   });
 }
 
-const SWEEP = path.join(__dirname, 'sweep.ts');
+export const SWEEP = path.join(__dirname, 'sweep.ts');
 
 /**
  * The scratch host's first process: `sh -c SCRATCH_HOST sh NODE SWEEP IMAGES AVA ARGS...`.
  * The root filesystems (IMAGES) are overlaid with a throwaway layer: what a container
  * without a mount namespace of its own writes into them goes with the scratch host.
  */
-const SCRATCH_HOST = `
+export const SCRATCH_HOST = `
   node=$1 sweep=$2 images=$3
   shift 3
   fail() { echo "cannot make the scratch host the tests run in: $1" >&2; exit 125; }
+  # kill -1 below must reach this PID namespace alone.
+  [ $$ -eq 1 ] || fail "sh is not the first process of a new PID namespace"
   mount -t tmpfs -o mode=755 scratch /run || fail "no tmpfs on /run"
   if [ -d "$images" ]; then
     mkdir -p /run/.images/upper /run/.images/work &&
