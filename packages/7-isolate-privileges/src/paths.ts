@@ -92,16 +92,25 @@ export function remountRootReadOnly(): void {
   mount('', '/', '', MS_REMOUNT | MS_BIND | MS_RDONLY);
 }
 
+/** How a stage runs one step: its `step(description, action)`, which --verbose prints. */
+type Step = (description: string, action: () => void) => void;
+
 /**
  * All of it, in order: /sys first (the masks under /sys go on it), then each masked
  * and read-only path. Runs after pivot_root, with the container's /proc and /dev
  * (whose /dev/null the masks bind) mounted; needs CAP_SYS_ADMIN, so before the
  * capabilities are cut. Returns what became of each path.
  */
-export function protectKernelPaths(): Map<string, PathOutcome> {
-  mountSysReadOnly();
+export function protectKernelPaths(step: Step = (_, action) => action()): Map<string, PathOutcome> {
   const outcomes = new Map<string, PathOutcome>();
-  for (const path of [...MASKED_PATHS, ...thermalThrottlePaths()]) outcomes.set(path, maskPath(path));
-  for (const path of READONLY_PATHS) outcomes.set(path, readonlyPath(path));
+  step('mount sysfs read-only on /sys', mountSysReadOnly);
+  const masked = [...MASKED_PATHS, ...thermalThrottlePaths()];
+  const present = (paths: readonly string[]) => paths.filter((path) => fs.existsSync(path)).join(', ');
+  step(`mask ${present(masked)} (/dev/null over files, an empty read-only tmpfs over folders)`, () => {
+    for (const path of masked) outcomes.set(path, maskPath(path));
+  });
+  step(`make ${present(READONLY_PATHS)} read-only`, () => {
+    for (const path of READONLY_PATHS) outcomes.set(path, readonlyPath(path));
+  });
   return outcomes;
 }

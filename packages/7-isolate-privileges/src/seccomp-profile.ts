@@ -11,6 +11,7 @@
 // table follows Docker, and says so. Calls the kernel no longer implements
 // (create_module, query_module, get_kernel_syms, nfsservctl, _sysctl...) are left out:
 // they fail with ENOSYS anyway.
+import fs from 'node:fs';
 import {
   AUDIT_ARCH_AARCH64,
   AUDIT_ARCH_X86_64,
@@ -31,6 +32,7 @@ import {
   SeccompData,
   __X32_SYSCALL_BIT,
 } from '@samples/syscalls';
+import { CliError } from '@samples/runtime';
 
 const EPERM = 1;
 const ENOSYS = 38;
@@ -151,6 +153,19 @@ export function nativeArchitecture(): Architecture {
   if (process.arch === 'x64') return 'x86_64';
   if (process.arch === 'arm64') return 'aarch64';
   throw new Error(`no seccomp profile for ${process.arch}: only x86_64 and aarch64 have syscall numbers here`);
+}
+
+/**
+ * Refuses to go on, in one line, on a kernel without seccomp filters
+ * (CONFIG_SECCOMP_FILTER), before anything is made: a container that silently ran
+ * without its filter would be worse than none at all. The kernel lists the filters'
+ * actions in `actionsFile` when it has them (and sysctls, which every distribution's has).
+ */
+export function requireSeccompFilters(actionsFile = '/proc/sys/kernel/seccomp/actions_avail'): void {
+  if (fs.existsSync(actionsFile)) return;
+  throw new CliError(
+    `this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER; no ${actionsFile}): use a kernel with them, or run with --security-opt seccomp=unconfined to go without`,
+  );
 }
 
 const AUDIT_ARCH: Record<Architecture, number> = { x86_64: AUDIT_ARCH_X86_64, aarch64: AUDIT_ARCH_AARCH64 };
