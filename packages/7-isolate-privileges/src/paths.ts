@@ -104,12 +104,11 @@ type Step = (description: string, action: () => void) => void;
 export function protectKernelPaths(step: Step = (_, action) => action()): Map<string, PathOutcome> {
   const outcomes = new Map<string, PathOutcome>();
   step('mount sysfs read-only on /sys', mountSysReadOnly);
-  const masked = [...MASKED_PATHS, ...thermalThrottlePaths()];
-  const present = (paths: readonly string[]) => paths.filter((path) => fs.existsSync(path)).join(', ');
-  step(`mask ${present(masked)} (/dev/null over files, an empty read-only tmpfs over folders)`, () => {
-    for (const path of masked) outcomes.set(path, maskPath(path));
+  // Which paths a kernel has differs from one to the next: the trace names the lists.
+  step("mask runc's paths of /proc and /sys (/dev/null over files, an empty read-only tmpfs over folders)", () => {
+    for (const path of [...MASKED_PATHS, ...thermalThrottlePaths()]) outcomes.set(path, maskPath(path));
   });
-  step(`make ${present(READONLY_PATHS)} read-only`, () => {
+  step(`make ${READONLY_PATHS.join(', ')} read-only (those this kernel has)`, () => {
     for (const path of READONLY_PATHS) outcomes.set(path, readonlyPath(path));
   });
   return outcomes;
