@@ -130,7 +130,7 @@ testIf(v2Root !== undefined && block !== undefined, v2Root === undefined ? 'no c
 );
 
 testIf(v2Root !== undefined, 'no cgroup2 filesystem mounted', rootTest)(
-  'cgroup v2: the eBPF program attached to the cgroup refuses the same (here in the hybrid unified tree)',
+  'cgroup v2: the eBPF program attached to the cgroup refuses the same (in pure v2, or the hybrid layout\'s unified tree)',
   (t) => {
     const dir = cgroupBelowOwn(t, v2Root!, '');
     attachDeviceProgram(dir);
