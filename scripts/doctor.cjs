@@ -132,9 +132,10 @@ function checkNamespaces() {
   if (missing.length > 0) {
     return result('FAIL', 'namespaces: no ' + missing.join(', '), 'use a kernel built with namespaces (CONFIG_UTS_NS, CONFIG_PID_NS): any distribution kernel is');
   }
-  if (!isRoot()) return result('ok', 'namespaces: uts, pid, mnt (not tried: that needs root)');
+  // The kernel has them; whether this process may make them is only known by trying.
+  if (!isRoot()) return result('skip', 'namespaces: uts, pid, mnt exist; making one needs root, so not tried');
   const tried = run('unshare', ['--uts', '--pid', '--mount', '--fork', 'true']);
-  if (tried === undefined) return result('ok', 'namespaces: uts, pid, mnt (not tried: no unshare command, from util-linux)');
+  if (tried === undefined) return result('skip', 'namespaces: uts, pid, mnt exist; not tried: no unshare command (util-linux)');
   if (tried.status === 0) return result('ok', 'namespaces: uts, pid, mnt (made one of each)');
   return result(
     'FAIL',
@@ -256,7 +257,7 @@ function checkCompiler() {
 
 function checkNetwork() {
   if (!isLinux) return result('skip', 'stage 6: veth and bridge: ' + NEEDS_LINUX);
-  if (!isRoot()) return result('ok', 'stage 6: veth and bridge (not tried: that needs root)');
+  if (!isRoot()) return result('skip', 'stage 6: veth and bridge exist; making them needs root, so not tried');
   if (!has('ip') || !has('unshare')) {
     return result('warn', 'stage 6: veth and bridge not tried: no ip command', 'install iproute2 (stage 6 page and tests use ip; the runtime itself does not)');
   }

@@ -5,15 +5,16 @@
 //   <!-- include: packages/2-isolate-process/src/main.ts#child -->   a named region (or a whole file)
 //   <!-- diff: 1-isolate-uts..2-isolate-process -->                  one stage's main.ts against the one before
 //   <!-- transcript: 4-isolate-mount -->                             a real run (src/transcripts.ts)
+//   <!-- table: shared -->                                           a table made from data (src/pages.ts)
 //   ...generated...
 //   <!-- /include -->
 
-export const KINDS = ['include', 'diff', 'transcript'] as const;
+export const KINDS = ['include', 'diff', 'transcript', 'table'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface Marker {
   readonly kind: Kind;
-  /** What follows the colon: a file and region, two stages, a transcript's name. */
+  /** What follows the colon: a file and region, two stages, a transcript's or a table's name. */
   readonly argument: string;
   /** The opening comment's line, from 1, for messages. */
   readonly line: number;

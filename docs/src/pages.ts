@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { diff, include } from './generate';
 import { findMarkers, type Marker } from './markers';
+import { sharedTable } from './shared';
 import { transcripts, whyNot } from './transcripts';
 
 /** The repository's folder. */
@@ -34,10 +35,18 @@ export function committed(page: Page, marker: Marker): string {
   return page.text.slice(marker.start, marker.end);
 }
 
-/** What an include or diff marker's text should be, from the sources. */
+/** The tables a page can show, by name, made from data (`<!-- table: NAME -->`). */
+const tables: Readonly<Record<string, () => string>> = { shared: sharedTable };
+
+/** What an include, diff or table marker's text should be, from the sources. */
 export function generated(page: Page, marker: Marker, repo = REPO): string {
   if (marker.kind === 'include') return include(repo, marker.argument, page.name);
   if (marker.kind === 'diff') return diff(repo, marker.argument, page.name);
+  if (marker.kind === 'table') {
+    const table = tables[marker.argument];
+    if (table === undefined) throw new Error(`${page.name}:${marker.line}: no table named "${marker.argument}": add it to docs/src/pages.ts`);
+    return table();
+  }
   throw new Error(`${page.name}:${marker.line}: a transcript is re-run, not generated: use runTranscript`);
 }
 

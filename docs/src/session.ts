@@ -1,7 +1,6 @@
 // Running a transcript's steps as a learner would, with two terminals: one where they
 // start the container and type into its shell, one on the host to look from outside.
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { COLUMNS, TerminalProcess } from './terminal';
 
 export type Step =
   /** In the learner's terminal: a command line, run to its end. */
@@ -28,9 +27,10 @@ export interface Recording {
 const STEP_TIMEOUT_MS = 60_000;
 
 /**
- * Runs `steps` in `repo` through bash, stdout and stderr together as in a terminal.
- * In commands, `<repo>` stands for `repo`. The recording shows commands as they ran:
- * normalising it turns the folder back into `<repo>`.
+ * Runs `steps` in `repo`, each command line with bash on a terminal of its own (a
+ * pseudo-terminal), as a learner's terminal emulator runs them. In commands, `<repo>`
+ * stands for `repo`. The recording shows commands as they ran: normalising it turns the
+ * folder back into `<repo>`.
  */
 export async function record(steps: readonly Step[], repo: string): Promise<Recording> {
   const terminal: string[] = [];
@@ -61,11 +61,11 @@ export async function record(steps: readonly Step[], repo: string): Promise<Reco
         when = now;
         // Shown as run: the cgroup placeholders as the path a learner would paste.
         const command = expand(step.host);
-        host.push(`$ ${command}`, ...runToEnd(command, repo));
+        host.push(`$ ${command}`, ...(await runToEnd(command, repo)));
       } else {
         await leaveShell();
         started = true;
-        if ('run' in step) terminal.push(`$ ${expand(step.run)}`, ...runToEnd(expand(step.run), repo));
+        if ('run' in step) terminal.push(`$ ${expand(step.run)}`, ...(await runToEnd(expand(step.run), repo)));
         else {
           shell = new ContainerShell(expand(step.start), repo);
           terminal.push(`$ ${expand(step.start)}`, ...(await shell.ready()));
@@ -79,16 +79,16 @@ export async function record(steps: readonly Step[], repo: string): Promise<Reco
   return { terminal, host };
 }
 
-function bash(command: string): [string, string[]] {
-  // One stream for stdout and stderr, as a terminal shows them: in the order written.
-  return ['bash', ['-c', `exec 2>&1\n${command}`]];
-}
-
-function runToEnd(command: string, cwd: string): string[] {
-  const [file, args] = bash(command);
-  const result = spawnSync(file, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: STEP_TIMEOUT_MS });
-  if (result.error) throw new Error(`${command}: ${result.error.message}`);
-  return lines(result.stdout);
+/** Runs `command` on a terminal of its own to its end; returns what the terminal showed. */
+async function runToEnd(command: string, cwd: string): Promise<string[]> {
+  const terminal = new TerminalProcess(command, cwd);
+  try {
+    await waitUntil(`"${command}" to end`, () => terminal.finished, terminal);
+    terminal.endInput();
+  } finally {
+    terminal.abandon();
+  }
+  return lines(terminal.text);
 }
 
 function lines(output: string): string[] {
@@ -96,78 +96,93 @@ function lines(output: string): string[] {
 }
 
 /**
- * A container whose command is a shell reading its commands from a pipe. After each
- * command it is asked to echo a marker: what came before the marker is that command's output.
+ * Resolves once `predicate` holds. Rejects, saying what it waited for and what the
+ * terminal showed, after STEP_TIMEOUT_MS, or when the terminal's command ended first
+ * (unless waiting for that).
+ */
+async function waitUntil(what: string, predicate: () => boolean, terminal: TerminalProcess): Promise<void> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  for (;;) {
+    if (predicate()) return;
+    if (terminal.finished) throw new Error(`the command ended while waiting for ${what}; the terminal showed:\n${terminal.text}`);
+    if (Date.now() > deadline) {
+      throw new Error(`waited over ${STEP_TIMEOUT_MS / 1000} s for ${what}; the terminal showed:\n${terminal.text}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * A container whose command is an interactive bash, on a terminal of its own, typed into
+ * as a learner types: a command once the prompt is there, Enter once it is echoed. A
+ * command is done when the prompt comes back. The prompt is learnt at the start: once
+ * bash's line editor reads the terminal, an empty line is typed, and what bash prints
+ * twice is its prompt (it depends on the shell's settings, which in stage 2 are the
+ * host's own).
  */
 class ContainerShell {
-  private readonly process: ChildProcessByStdio<Writable, Readable, null>;
-  private output = '';
-  private markers = 0;
-  private readonly closed: Promise<void>;
+  private readonly terminal: TerminalProcess;
+  private prompt = '';
+  /** How much of the terminal's text the steps so far have taken. */
+  private taken = 0;
 
   constructor(command: string, cwd: string) {
-    const [file, args] = bash(command);
-    // Its own process group: if a step times out, the runtime gets SIGTERM and cleans up.
-    this.process = spawn(file, args, { cwd, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
-    this.process.stdout.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
-    this.closed = new Promise((resolve, reject) => {
-      this.process.once('error', reject).once('close', () => resolve());
-    });
+    this.terminal = new TerminalProcess(command, cwd);
   }
 
   /** What the runtime printed until the shell was ready for its first command. */
-  ready(): Promise<string[]> {
-    return this.send('');
+  async ready(): Promise<string[]> {
+    // An interactive sh leaves the terminal in canonical mode: only bash will do here.
+    await waitUntil("the container's bash to read the terminal (is the command bash?)", () => this.terminal.readsKeys(), this.terminal);
+    // The prompt comes after all the runtime printed: once the first of it is read, so is the rest.
+    await waitUntil('the first prompt', () => !this.terminal.text.endsWith('\n') && this.terminal.text !== '', this.terminal);
+    const before = this.terminal.text.lastIndexOf('\n') + 1;
+    this.terminal.type('\r');
+    await waitUntil(
+      'the prompt, twice',
+      () => {
+        const [first, second] = this.terminal.text.split('\n').slice(-2);
+        return first !== undefined && first !== '' && first === second;
+      },
+      this.terminal,
+    );
+    const text = this.terminal.text;
+    this.prompt = text.slice(text.lastIndexOf('\n') + 1);
+    this.taken = text.length;
+    return lines(text.slice(0, before));
   }
 
-  type(command: string): Promise<string[]> {
-    return this.send(`${command}\n`);
+  /** Types `command` and Enter; resolves to what it printed before the prompt came back. */
+  async type(command: string): Promise<string[]> {
+    await this.typeLine(command);
+    await waitUntil(`the prompt after "${command}"`, () => this.terminal.text.endsWith(`\n${this.prompt}`), this.terminal);
+    const text = this.terminal.text;
+    const output = text.slice(this.taken, text.length - this.prompt.length);
+    this.taken = text.length;
+    return lines(output.slice(output.indexOf('\n') + 1)); // after the line the command was typed on
   }
 
-  /** Types `exit`; resolves to what was printed until the runtime ended. */
+  /** Types `exit`; resolves to what was shown until the runtime ended. */
   async exit(): Promise<string[]> {
-    this.process.stdin.end('exit\n');
-    await this.within(this.closed, 'exit');
-    return lines(this.take(this.output.length, 0));
+    await this.typeLine('exit');
+    await waitUntil('the container to end', () => this.terminal.finished, this.terminal);
+    this.terminal.endInput();
+    const output = this.terminal.text.slice(this.taken);
+    return lines(output.slice(output.indexOf('\n') + 1));
   }
 
   abandon(): void {
-    if (this.process.exitCode === null && this.process.signalCode === null) process.kill(-this.process.pid!, 'SIGTERM');
+    this.terminal.abandon();
   }
 
-  private async send(input: string): Promise<string[]> {
-    const marker = `--- end of step ${++this.markers} ---`;
-    this.process.stdin.write(`${input}echo '${marker}'\n`);
-    const seen = new Promise<void>((resolve) => {
-      const check = () => {
-        if (!this.output.includes(`${marker}\n`)) return;
-        this.process.stdout.off('data', check);
-        resolve();
-      };
-      this.process.stdout.on('data', check);
-      check();
-    });
-    await this.within(Promise.race([seen, this.closed]), input.trim() || 'start');
-    const at = this.output.indexOf(`${marker}\n`);
-    if (at === -1) throw new Error(`the container ended before "${input.trim()}" was done:\n${this.output}`);
-    return lines(this.take(at, marker.length + 1));
-  }
-
-  private take(length: number, skip: number): string {
-    const taken = this.output.slice(0, length);
-    this.output = this.output.slice(length + skip);
-    return taken;
-  }
-
-  private async within(promise: Promise<void>, what: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`"${what}" took over ${STEP_TIMEOUT_MS / 1000} s; output so far:\n${this.output}`)), STEP_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([promise, timeout]);
-    } finally {
-      clearTimeout(timer);
+  /** Types the line, and Enter once the shell has echoed it (typed ahead, readline would not show it). */
+  private async typeLine(command: string): Promise<void> {
+    // Past the edge, readline wraps the line with cursor moves this text does not follow.
+    if (this.prompt.length + command.length >= COLUMNS) {
+      throw new Error(`"${command}" is too long to type after the prompt on a terminal ${COLUMNS} columns wide: shorten it`);
     }
+    this.terminal.type(command);
+    await waitUntil(`the echo of "${command}"`, () => this.terminal.text.endsWith(command), this.terminal);
+    this.terminal.type('\r');
   }
 }

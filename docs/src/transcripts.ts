@@ -34,8 +34,8 @@ export const transcripts: Record<string, Transcript> = {
   '0-basic': {
     root: false,
     steps: [
-      { run: 'pnpm -s --filter 0-basic start hostname' },
-      { run: `printf 'one\\ntwo\\n' | pnpm -s --filter 0-basic start wc -l` },
+      { run: 'pnpm -s -C packages/0-basic start hostname' },
+      { run: `printf 'one\\ntwo\\n' | pnpm -s -C packages/0-basic start wc -l` },
       { run: `pnpm -s -C packages/0-basic start sh -c 'exit 42'; echo "exit status $?"` },
       { run: 'pnpm -s -C packages/0-basic start no-such-command; echo "exit status $?"' },
     ],
@@ -44,7 +44,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'hostname; readlink /proc/self/ns/uts' },
-      { run: `pnpm -s --filter 1-isolate-uts start sh -c 'hostname container-1; hostname; readlink /proc/self/ns/uts'` },
+      { run: `pnpm -s -C packages/1-isolate-uts start sh -c 'hostname container-1; hostname; readlink /proc/self/ns/uts'` },
       { host: 'hostname' },
     ],
   },
@@ -52,7 +52,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'readlink /proc/self/ns/pid' },
-      { start: 'pnpm -s --filter 2-isolate-process start --verbose sh' },
+      { start: 'pnpm -s -C packages/2-isolate-process start --verbose bash' },
       { inside: 'hostname' },
       { inside: 'echo "my PID is $$"' },
       { inside: 'readlink /proc/self/ns/pid' },
@@ -60,15 +60,24 @@ export const transcripts: Record<string, Transcript> = {
       { host: 'hostname' },
     ],
   },
+  '2-sh-exit': {
+    root: true,
+    steps: [
+      { run: `pnpm -s -C packages/0-basic start sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/2-isolate-process start sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/2-isolate-process start bash -ic 'exit 3'; echo "exit status $?"` },
+      { run: 'pnpm -s -C packages/3-isolate-root-fs start ps -o pid,pgid,sid,tpgid,comm' },
+    ],
+  },
   '3-isolate-root-fs': {
     root: true,
     steps: [
-      { start: 'pnpm -s --filter 3-isolate-root-fs start --verbose sh' },
+      { start: 'pnpm -s -C packages/3-isolate-root-fs start --verbose bash' },
       { inside: 'ps' },
       { inside: 'ls <repo>' },
-      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+      { host: 'grep -c <repo>/rootfs/images/default /proc/self/mountinfo' },
       { inside: 'exit' },
-      { host: 'grep -c rootfs/images/default /proc/self/mountinfo' },
+      { host: 'grep -c <repo>/rootfs/images/default /proc/self/mountinfo' },
     ],
   },
   '3-chroot-escape': {
@@ -76,7 +85,7 @@ export const transcripts: Record<string, Transcript> = {
     needsStaticCompiler: true,
     steps: [
       buildEscape,
-      { run: 'pnpm -s --filter 3-isolate-root-fs start /tmp/chroot-escape /bin/ls <repo>/packages' },
+      { run: 'pnpm -s -C packages/3-isolate-root-fs start /tmp/chroot-escape /bin/ls <repo>/packages' },
       removeEscape,
     ],
   },
@@ -84,9 +93,10 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     steps: [
       { host: 'grep -c newtemp /proc/self/mountinfo' },
-      { start: 'pnpm -s --filter 4-isolate-mount start --verbose sh' },
+      { start: 'pnpm -s -C packages/4-isolate-mount start --verbose bash' },
       { inside: `mount | cut -d' ' -f1-5` },
       { inside: 'touch /newtemp/hello; ls /newtemp' },
+      { inside: 'df -h /newtemp' },
       { host: 'grep -c newtemp /proc/self/mountinfo' },
       { host: 'ls -A rootfs/images/default/newtemp | wc -l' },
     ],
@@ -104,7 +114,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     cgroup: 'v1',
     steps: [
-      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { start: 'pnpm -s -C packages/5-isolate-cgroup start --verbose --memory 100m --pids 20 bash' },
       { host: 'cat <cgroup:memory>/memory.limit_in_bytes <cgroup:pids>/pids.max' },
       { inside: 'exit' },
       { host: 'ls <cgroup:memory>' },
@@ -114,7 +124,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     cgroup: 'v2',
     steps: [
-      { start: 'pnpm -s --filter 5-isolate-cgroup start --verbose --memory 100m --pids 20 sh' },
+      { start: 'pnpm -s -C packages/5-isolate-cgroup start --verbose --memory 100m --pids 20 bash' },
       { host: 'cat <cgroup>/memory.max <cgroup>/pids.max' },
       { host: 'cat /sys/fs/cgroup/cgroup.subtree_control' },
       { inside: 'exit' },
@@ -124,7 +134,7 @@ export const transcripts: Record<string, Transcript> = {
   '6-network-none': {
     root: true,
     needsCommands: { ip: 'iproute2' },
-    steps: [{ run: `pnpm -s --filter 6-isolate-network start --network none sh -c 'ip -br link; ip -br addr; ip route'` }],
+    steps: [{ run: `pnpm -s -C packages/6-isolate-network start --network none sh -c 'ip -br link; ip -br addr; ip route'` }],
   },
   '6-isolate-network': {
     root: true,
@@ -133,7 +143,7 @@ export const transcripts: Record<string, Transcript> = {
     needsCommands: { ip: 'iproute2', nft: 'nftables' },
     steps: [
       { host: 'ip -br link show samples0; cat /proc/sys/net/ipv4/ip_forward' },
-      { start: 'pnpm -s --filter 6-isolate-network start --verbose sh' },
+      { start: 'pnpm -s -C packages/6-isolate-network start --verbose bash' },
       { inside: 'ip -4 -br addr; ip route' },
       { host: 'ip -4 -br addr show samples0; ip -br link show master samples0' },
       { host: 'ip route show 10.22.0.0/24; cat /proc/sys/net/ipv4/ip_forward' },
@@ -146,7 +156,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     needsCommands: { busybox: 'busybox-static', curl: 'curl' },
     steps: [
-      { start: 'pnpm -s --filter 6-isolate-network start -p 8080:80 sh' },
+      { start: 'pnpm -s -C packages/6-isolate-network start -p 8080:80 bash' },
       { inside: `echo '<h1>hello from the container</h1>' > /tmp/index.html` },
       { inside: 'httpd -p 80 -h /tmp -vv -f &' },
       { host: 'curl -s localhost:8080' },
@@ -158,7 +168,7 @@ export const transcripts: Record<string, Transcript> = {
     root: true,
     // The --verbose trace names the cgroup's folders, which differ between v1 and v2.
     cgroup: 'v1',
-    needsCommands: { capsh: 'libcap2-bin', ipcs: 'util-linux', mknod: 'coreutils' },
+    needsCommands: { capsh: 'libcap2-bin', ipcs: 'util-linux' },
     steps: [
       { start: 'pnpm -s --filter 7-isolate-privileges start --verbose --network none bash' },
       { inside: 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status' },
@@ -203,6 +213,13 @@ export const transcripts: Record<string, Transcript> = {
       { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --security-opt seccomp=unconfined /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"; echo "exit status $?"' },
       { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --cap-add DAC_READ_SEARCH /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"' },
       { run: 'rm rootfs/images/default/tmp/open-by-handle rootfs/images/outside.txt' },
+    ],
+  },
+  '5-host-memory': {
+    root: true,
+    steps: [
+      { run: 'pnpm -s -C packages/5-isolate-cgroup start --memory 100m head -1 /proc/meminfo > /tmp/inside' },
+      { run: 'head -1 /proc/meminfo | diff - /tmp/inside && echo "the same MemTotal inside and out"; rm /tmp/inside' },
     ],
   },
   '5-out-of-memory': {

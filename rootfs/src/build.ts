@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CliError } from '@samples/runtime';
-import { checkRootfs, CONTAINER_PATH, elfInterpreter, MOUNT_POINTS } from './check';
-import { DEFAULT_NAME, discardTree, fileFailure, finishTree, measureTree, startTree } from './images';
+import { checkRootfs, CONTAINER_PATH, elfInterpreter } from './check';
+import { DEFAULT_NAME, discardTree, fileFailure, finishTree, makeTopFolders, measureTree, startTree } from './images';
 
 // #region commands
 /** Without these the stages' demo cannot run: the build fails if the host lacks one. */
@@ -18,14 +18,14 @@ const REQUIRED = ['sh', 'bash', 'ls', 'cat', 'ps', 'mount', 'hostname', 'head', 
 const USEFUL = [
   // coreutils
   'basename', 'chmod', 'chown', 'cp', 'cut', 'date', 'dd', 'df', 'dirname', 'du', 'echo', 'env', 'false', 'id', 'ln',
-  'mkdir', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort',
+  'mkdir', 'mknod', 'mktemp', 'mv', 'nproc', 'printf', 'pwd', 'readlink', 'realpath', 'rm', 'rmdir', 'seq', 'sleep', 'sort',
   'stat', 'stty', 'tee', 'test', '[', 'touch', 'tr', 'true', 'tty', 'uname', 'uniq', 'wc', 'whoami', 'yes',
   // text
   'grep', 'sed', 'awk', 'less', 'xargs', 'find',
   // procps: processes and memory, as the container sees them
   'free', 'kill', 'pgrep', 'pkill', 'top', 'uptime',
-  // util-linux: the mount table and namespaces, as the container sees them
-  'umount', 'findmnt', 'lsns',
+  // util-linux: the mount table and namespaces, as the container sees them; a command run as another user
+  'umount', 'findmnt', 'lsns', 'setpriv',
   // ncurses
   'clear',
 ];
@@ -39,10 +39,10 @@ const NETWORK_TOOLS = ['ip', 'busybox'];
 
 /**
  * For stage 7's probes and page: util-linux's `ipcs` (System V IPC, as the container
- * sees it), coreutils' `mknod` (a device node, to be refused), and libcap's `capsh`
- * (names the capabilities in a mask). Taken when the host has them.
+ * sees it) and libcap's `capsh` (names the capabilities in a mask). Taken when the
+ * host has them.
  */
-const PRIVILEGE_TOOLS = ['ipcs', 'mknod', 'capsh'];
+const PRIVILEGE_TOOLS = ['ipcs', 'capsh'];
 
 /** Busybox applets that become commands of their own (links to busybox), unless the host has its own. */
 const BUSYBOX_APPLETS = ['nc', 'httpd', 'wget'];
@@ -247,9 +247,8 @@ function writeEtc(tree: string): void {
     fs.mkdirSync(path.join(tree, dir), { recursive: true });
     fs.chmodSync(path.join(tree, dir), mode);
   };
-  // The runtime mounts onto these; /proc and /sys read-only until it does, as on Debian.
-  const modes: Record<string, number> = { proc: 0o555, sys: 0o555, tmp: 0o1777 };
-  for (const name of MOUNT_POINTS) folder(name, modes[name] ?? 0o755);
+  // /proc, /dev, /newtemp to mount onto, /sys, and a /tmp anyone can write.
+  makeTopFolders(tree);
   folder('etc', 0o755);
   folder('root', 0o700);
 

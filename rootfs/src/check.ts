@@ -9,12 +9,21 @@ export interface Problem {
 }
 
 /**
- * The folders the runtime mounts onto (proc at /proc, device nodes under /dev, a tmpfs
- * at /newtemp) or that programs expect (/sys, /tmp). They must be real folders: the
- * runtime reaches them from the host, where a symlink in the tree, say /proc -> /, would
- * point into the host's own tree.
+ * The folders a root filesystem must have: the runtime mounts onto /proc (a proc), /dev
+ * (device nodes) and /newtemp (a tmpfs), and programs expect to write in /tmp. They must
+ * be real folders: the runtime reaches them from the host, where a symlink in the tree,
+ * say /proc -> /, would point into the host's own tree. Not /sys: nothing is mounted
+ * there before stage 7 (a read-only sysfs), and a folder that nothing uses is not worth
+ * a learner's round trip; the build and an import make it all the same (TOP_FOLDERS).
  */
-export const MOUNT_POINTS = ['proc', 'sys', 'dev', 'tmp', 'newtemp'] as const;
+export const REQUIRED_FOLDERS = ['proc', 'dev', 'tmp', 'newtemp'] as const;
+
+/**
+ * The top-level folders the build and an import make where a tree lacks them, with the
+ * modes Debian gives them: /proc and /sys read-only until something is mounted there,
+ * /tmp writable by anyone (with the sticky bit: each removes only their own files).
+ */
+export const TOP_FOLDERS: Readonly<Record<string, number>> = { proc: 0o555, sys: 0o555, dev: 0o755, tmp: 0o1777, newtemp: 0o755 };
 
 /** The PATH commands are looked up in inside the container (Debian's default for root). */
 export const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -33,13 +42,14 @@ export function checkRootfs(dir: string, command?: string): Problem[] {
     return [{ problem: `${dir} is not a directory`, fix: 'give a folder that holds a root filesystem' }];
   }
   const problems: Problem[] = [];
-  for (const name of MOUNT_POINTS) {
-    const mountPoint = path.join(dir, name);
-    const found = fs.lstatSync(mountPoint, { throwIfNoEntry: false });
-    if (found === undefined) problems.push({ problem: `no /${name} in the tree`, fix: `mkdir ${mountPoint}` });
+  for (const name of REQUIRED_FOLDERS) {
+    const folder = path.join(dir, name);
+    const mkdir = `mkdir ${name === 'tmp' ? '-m 1777 ' : ''}${folder}`;
+    const found = fs.lstatSync(folder, { throwIfNoEntry: false });
+    if (found === undefined) problems.push({ problem: `no /${name} in the tree`, fix: mkdir });
     else if (!found.isDirectory()) {
       const kind = found.isSymbolicLink() ? 'a symlink' : 'not a directory';
-      problems.push({ problem: `/${name} in the tree is ${kind}`, fix: `rm ${mountPoint} && mkdir ${mountPoint}` });
+      problems.push({ problem: `/${name} in the tree is ${kind}`, fix: `rm ${folder} && ${mkdir}` });
     }
   }
   if (command !== undefined) problems.push(...checkCommand(dir, command));
@@ -47,41 +57,63 @@ export function checkRootfs(dir: string, command?: string): Problem[] {
 }
 
 function checkCommand(root: string, command: string): Problem[] {
-  const found = findCommand(root, command);
-  if (found === undefined) {
-    const where = command.includes('/') ? 'in the tree' : `in the tree's PATH (${CONTAINER_PATH})`;
-    return [
-      {
-        problem: `no ${command} ${where}`,
-        fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or put ${command} into it`,
-      },
-    ];
+  const lookup = lookUpCommand(root, command);
+  switch (lookup.refused) {
+    case undefined:
+      return [];
+    case 'missing': {
+      const where = command.includes('/') ? 'in the tree' : `in the tree's PATH (${CONTAINER_PATH})`;
+      return [{ problem: `no ${command} ${where}`, fix: `run a command the tree has (ls ${path.join(root, 'usr/bin')}), or add it (rootfs/README.md, "Adding a program")` }];
+    }
+    case 'directory':
+      return [{ problem: `${command} (${lookup.file}) is a directory`, fix: 'give a program' }];
+    case 'not executable':
+      return [{ problem: `${command} (${lookup.file}) is not an executable file`, fix: `chmod +x ${lookup.file}, or run another command` }];
+    case 'no interpreter':
+      // The kernel reports a missing loader as ENOENT, as if the command itself were missing.
+      return [
+        {
+          problem: `${command} needs ${lookup.interpreter}, which the tree lacks (exec would say "no such file or directory")`,
+          fix: `copy ${lookup.interpreter} into ${root}, or run a statically linked ${command}`,
+        },
+      ];
   }
-  const stat = fs.statSync(found);
-  if (!stat.isFile() || (stat.mode & 0o111) === 0) {
-    return [{ problem: `${command} (${found}) is not an executable file`, fix: `chmod +x ${found}, or run another command` }];
-  }
-  const interpreter = interpreterOf(found);
-  if (interpreter !== undefined && resolveInside(root, interpreter) === undefined) {
-    // The kernel reports a missing loader as ENOENT, as if the command itself were missing.
-    return [
-      {
-        problem: `${command} needs ${interpreter}, which the tree lacks (exec would say "no such file or directory")`,
-        fix: `copy ${interpreter} into ${root}, or run a statically linked ${command}`,
-      },
-    ];
-  }
-  return [];
 }
 
-/** Where the container would find `command`, as a host path into the tree. */
-export function findCommand(root: string, command: string): string | undefined {
-  if (command.includes('/')) return resolveInside(root, command);
-  for (const folder of CONTAINER_PATH.split(':')) {
-    const found = resolveInside(root, path.posix.join(folder, command));
-    if (found !== undefined && fs.statSync(found).isFile()) return found;
+/** What the container would meet when it runs `command`: the file, or why it cannot run it. */
+export interface CommandLookup {
+  /** The host path, in the tree, of the file it would run (or refuse to). */
+  readonly file?: string;
+  /** Why it cannot: not found, a directory, no x bit, or its ELF loader or `#!` interpreter is not in the tree. */
+  readonly refused?: 'missing' | 'directory' | 'not executable' | 'no interpreter';
+  readonly interpreter?: string;
+}
+
+/**
+ * Looks `command` up in the tree `root` as the container's exec will: as given if it
+ * holds a slash, else in CONTAINER_PATH, passing over folders, and over files without
+ * an x bit while an executable one comes later (as a shell does).
+ */
+export function lookUpCommand(root: string, command: string): CommandLookup {
+  const candidates = command.includes('/') ? [command] : CONTAINER_PATH.split(':').map((folder) => path.posix.join(folder, command));
+  let refused: CommandLookup | undefined;
+  for (const candidate of candidates) {
+    const file = resolveInside(root, candidate);
+    if (file === undefined) continue;
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) {
+      if (command.includes('/')) refused ??= { file, refused: 'directory' };
+      continue;
+    }
+    if (!stat.isFile() || (stat.mode & 0o111) === 0) {
+      refused ??= { file, refused: 'not executable' };
+      continue;
+    }
+    const interpreter = interpreterOf(file);
+    if (interpreter !== undefined && resolveInside(root, interpreter) === undefined) return { file, refused: 'no interpreter', interpreter };
+    return { file };
   }
-  return undefined;
+  return refused ?? { refused: 'missing' };
 }
 
 /**

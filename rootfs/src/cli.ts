@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, ExitStatus, formatBytes, main } from '@samples/runtime';
 import { buildDefaultRootfs } from './build';
-import { checkRootfs, MOUNT_POINTS, type Problem } from './check';
+import { checkRootfs, REQUIRED_FOLDERS, type Problem } from './check';
 import { DEFAULT_NAME, imagesDir, isValidName, layersDir, listRootfs, readMarker, removeRootfs } from './images';
 import { importRootfs } from './import';
 import { listLayers, removeUnusedLayers } from './layers';
@@ -166,7 +166,7 @@ function check(args: string[]): number {
   problems.push(...checkRootfs(dir, command));
   if (problems.length === 0) {
     process.stdout.write(
-      `${which}: ok: ${command} is in ${dir} with its loader, and /${MOUNT_POINTS.join(' /')} are there to mount onto\n`,
+      `${which}: ok: ${command} is in ${dir} with its loader, and /${REQUIRED_FOLDERS.join(', /')} are there\n`,
     );
     return 0;
   }

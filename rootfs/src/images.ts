@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, mountPointsUnder } from '@samples/runtime';
+import { TOP_FOLDERS } from './check';
 
 /** The file at the top of every complete tree this package made: what it is, where from. */
 export const MARKER = '.samples-rootfs.json';
@@ -257,6 +258,17 @@ function refuseIfMounted(dir: string): void {
   const mountPoints = mountPointsUnder(fs.realpathSync(dir));
   if (mountPoints.length > 0) {
     throw new CliError(`${dir} is in use: ${mountPoints.join(', ')} is mounted there; stop the container using it (or umount it) first`);
+  }
+}
+
+/** Makes the top-level folders `tree` lacks (TOP_FOLDERS), with their modes; those it has keep theirs. */
+export function makeTopFolders(tree: string): void {
+  for (const [name, mode] of Object.entries(TOP_FOLDERS)) {
+    const folder = path.join(tree, name);
+    if (fs.lstatSync(folder, { throwIfNoEntry: false }) !== undefined) continue;
+    fs.mkdirSync(folder);
+    // mkdir's mode goes through the umask, which would turn /tmp's 1777 into 0755.
+    fs.chmodSync(folder, mode);
   }
 }
 

@@ -6,14 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
+import { ReadableStream } from 'node:stream/web';
 import zlib from 'node:zlib';
 import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
 import { Parser } from 'tar';
 import { XzReadableStream } from 'xz-decompress';
 import { type Compression, type ImageSource, NotATar, type TarSource, compressionOf, folderSource, isImageLayout, looksLikeImage, readHead, tarSource } from './archive';
-import { MOUNT_POINTS } from './check';
-import { discardTree, fileFailure, finishTree, imagesDir, isValidName, layersDir, startTree } from './images';
+import { discardTree, fileFailure, finishTree, imagesDir, isValidName, layersDir, makeTopFolders, startTree } from './images';
 import { type ImportedImage, importImage } from './oci';
 import { Interruption, RefusedEntry, type Unpacked, cutShort, unpack } from './unpack';
 import { BadWhiteout } from './whiteouts';
@@ -30,7 +29,8 @@ export interface ImportResult {
 }
 
 /** xz-decompress failed: the data is damaged, or cut short. */
-class XzError extends Error {
+/** The compressed data ended early (a download cut short) or is damaged. */
+class DecompressionError extends Error {
   constructor(readonly truncated: boolean) {
     super(truncated ? 'truncated' : 'damaged');
   }
@@ -102,7 +102,7 @@ export async function importRootfs(file: string, name: string, options: { progre
     }
     tree = startTree(target);
     const extracted = await extract(file, stat.size, compression, tree, options.progress ?? false, interruption.onStart);
-    for (const dir of MOUNT_POINTS) fs.mkdirSync(path.join(tree, dir), { recursive: true });
+    makeTopFolders(tree);
     const marker = {
       name,
       source: `imported from ${path.resolve(file)}`,
@@ -154,15 +154,39 @@ function sniffCompression(file: string): Compression {
 /** The tar in the `input` stream, decompressed; `onError` hears of damaged compressed data. */
 function decompressed(compression: Compression, input: Readable, onError: (error: Error) => void): Readable {
   if (compression === 'xz') {
-    return Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as ReadableStream).on(
+    return Readable.fromWeb(new XzReadableStream(pulledFrom(input)) as ReadableStream).on(
       'error',
       (error) =>
         // xz-embedded's XZ_BUF_ERROR (8): the input ended before the stream did.
-        onError(new XzError(error.message.endsWith('error code 8'))),
+        onError(new DecompressionError(error.message.endsWith('error code 8'))),
     );
   }
-  // node-tar recognises gzip itself.
+  if (compression === 'gzip') {
+    // Node's zlib, not node-tar's own gunzip, which takes a stream cut short for a whole one.
+    return input.pipe(zlib.createGunzip()).on('error', (error: NodeJS.ErrnoException) =>
+      onError(new DecompressionError(error.code === 'Z_BUF_ERROR')),
+    );
+  }
   return input;
+}
+
+/**
+ * `input` as a web stream that reads only when asked. (Node's Readable.toWeb pushes what
+ * the file gives even after the decompressor has given up and closed the stream, and
+ * that ends the process with an uncaught ERR_INVALID_STATE.)
+ */
+function pulledFrom(input: Readable): ReadableStream<Uint8Array> {
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    },
+    cancel() {
+      input.destroy();
+    },
+  });
 }
 
 /** The names of the first `count` entries of a compressed tarball: enough to tell an image from a root filesystem. */
@@ -208,8 +232,7 @@ function decompressTo(file: string, compression: Compression, output: string, in
     };
     interruption.onStart(finish);
     const input = fs.createReadStream(file).on('error', finish);
-    const gunzip = compression === 'gzip' ? zlib.createGunzip().on('error', finish) : undefined;
-    const stream = decompressed(compression, gunzip ? input.pipe(gunzip) : input, finish);
+    const stream = decompressed(compression, input, finish);
     stream.pipe(fs.createWriteStream(output).on('error', finish).on('finish', () => finish()));
   });
 }
@@ -280,7 +303,7 @@ function describeImportFailure(error: unknown, file: string): CliError {
   }
   if (error instanceof RefusedEntry) return new CliError(`${file}: ${error.message}`);
   if (error instanceof BadWhiteout) return new CliError(`${file}: ${error.message}; nothing was imported`);
-  if (error instanceof XzError) return error.truncated ? cutShort(file) : notATarball(file);
+  if (error instanceof DecompressionError) return error.truncated ? cutShort(file) : notATarball(file);
   const { code, syscall, tarCode, message } = error as NodeJS.ErrnoException & { tarCode?: string };
   // node-tar's words for a damaged tar, zlib's for damaged gzip.
   if (tarCode === 'TAR_BAD_ARCHIVE' || tarCode === 'TAR_ENTRY_INVALID' || code?.startsWith('Z_')) {

@@ -1,6 +1,6 @@
 // @samples/rootfs: the root filesystems the containers of stages 3 to 5 run in.
 export { buildDefaultRootfs } from './build';
-export { checkRootfs, CONTAINER_PATH, findCommand, MOUNT_POINTS, type Problem } from './check';
+export { checkRootfs, type CommandLookup, CONTAINER_PATH, lookUpCommand, type Problem, REQUIRED_FOLDERS, TOP_FOLDERS } from './check';
 export {
   containersDir,
   DEFAULT_NAME,
@@ -18,4 +18,4 @@ export {
 export { importRootfs, type ImportResult } from './import';
 export { layerTree, listLayers, mountPointsLayer, removeUnusedLayers, type StoredLayer } from './layers';
 export { hostPlatform } from './oci';
-export { type ResolvedImage, resolveImage, resolveRootfs, rootfsOption } from './resolve';
+export { requireCommand, type ResolvedImage, resolveImage, resolveRootfs, rootfsOption } from './resolve';

@@ -11,8 +11,7 @@
 // container's own upper folder.
 import fs from 'node:fs';
 import path from 'node:path';
-import { MOUNT_POINTS } from './check';
-import { discardTree, finishTree, layersDir, layersInUse, listRootfs, type Marker, readMarker, startTree } from './images';
+import { discardTree, finishTree, layersDir, layersInUse, listRootfs, makeTopFolders, type Marker, readMarker, startTree } from './images';
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
 
@@ -95,11 +94,7 @@ export function mountPointsLayer(): string {
     const tree = path.join(partial, 'diff');
     fs.mkdirSync(tree);
     fs.chmodSync(tree, 0o755);
-    const modes: Record<string, number> = { proc: 0o555, sys: 0o555, tmp: 0o1777 };
-    for (const name of MOUNT_POINTS) {
-      fs.mkdirSync(path.join(tree, name));
-      fs.chmodSync(path.join(tree, name), modes[name] ?? 0o755);
-    }
+    makeTopFolders(tree);
     const marker = { name: 'mount-points', source: 'made by @samples/rootfs', created: new Date().toISOString(), files: 0, bytes: 0 };
     finishTree(partial, folder, marker, false);
   }

@@ -2,9 +2,9 @@
 // is built on first use.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, type OptionSpec } from '@samples/runtime';
+import { CliError, ExitStatus, findExecutable, type OptionSpec } from '@samples/runtime';
 import { RECIPE, buildDefaultRootfs } from './build';
-import { checkRootfs } from './check';
+import { checkRootfs, lookUpCommand, type Problem } from './check';
 import { DEFAULT_NAME, type ImageConfig, imagesDir, isValidName, MARKER, type Marker, readMarker } from './images';
 import { layerTree, mountPointsLayer, storedLayer } from './layers';
 
@@ -20,8 +20,8 @@ export const rootfsOption = {
  * 'default') to the absolute, real directory to use as the container's root.
  * If it is the default and absent, builds it first and says so in one line on stderr
  * (unless `quiet`). Synchronous: stages call it before they create namespaces.
- * Unknown name, missing path, or a tree that is incomplete or lacks a mount point:
- * throws CliError (exit status 125) with one line saying what to run.
+ * Unknown name, missing path, or a tree that is incomplete or lacks a required folder:
+ * throws CliError (exit status 125) with one line that names every problem and what to run.
  */
 export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): string {
   const found = find(nameOrPath, options);
@@ -102,14 +102,71 @@ function rebuildDefault(dir: string, options: { quiet?: boolean }): Marker | und
   return readMarker(dir);
 }
 
+/**
+ * Fails, with the status a shell would give, unless the container can run `command` in
+ * the tree `rootfs` (resolved from `given`, the `--rootfs` value). A stage calls it
+ * before it makes anything: the lookup is the one the kernel will make inside, done
+ * from the host's side, so a typo costs no namespace, mount or cgroup. The message says
+ * where the command was looked for: the host may well have it, the container cannot.
+ */
+export function requireCommand(rootfs: string, command: string, given: string = DEFAULT_NAME): void {
+  const lookup = lookUpCommand(rootfs, command);
+  const tree = `the root filesystem ${given.includes('/') ? given : `"${given}"`}`;
+  const check = `pnpm rootfs check ${given} ${command}`;
+  switch (lookup.refused) {
+    case undefined:
+      return;
+    case 'missing': {
+      const onHost = hostCommand(command);
+      const host = onHost === undefined ? '' : ` (the host's ${onHost} is not in it)`;
+      throw new CliError(
+        `command not found: ${command}, in ${tree}${host}: rootfs/README.md says how to add a program; \`${check}\` checks the tree`,
+        ExitStatus.NOT_FOUND,
+      );
+    }
+    case 'directory':
+      throw new CliError(`cannot run ${command}: it is a directory`, ExitStatus.NOT_EXECUTABLE);
+    case 'not executable':
+      throw new CliError(`cannot run ${command}: permission denied (it is not executable)`, ExitStatus.NOT_EXECUTABLE);
+    case 'no interpreter':
+      // The kernel says ENOENT for a missing loader, as for a missing command: 127 too.
+      throw new CliError(
+        `cannot run ${command}: it needs ${lookup.interpreter}, which ${tree} lacks; \`${check}\` checks the tree`,
+        ExitStatus.NOT_FOUND,
+      );
+  }
+}
+
+/** Where the host itself would find `command`, if anywhere. */
+function hostCommand(command: string): string | undefined {
+  try {
+    return findExecutable(command);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A path the learner typed: pnpm runs a package's scripts in the package's folder, and INIT_CWD is where they typed it. */
 export function userPath(file: string): string {
   return path.resolve(process.env.INIT_CWD ?? process.cwd(), file);
 }
 
 function usable(dir: string, label: string): string {
-  const [first] = checkRootfs(dir);
-  if (first !== undefined) throw new CliError(`root filesystem ${label}: ${first.problem}: ${first.fix}`);
+  const problems = checkRootfs(dir);
+  if (problems.length > 0) throw new CliError(`root filesystem ${label}: ${describeProblems(problems)}`);
   // The runtime bind-mounts the tree onto itself and pivots into it: it wants the real folder.
   return fs.realpathSync(dir);
+}
+
+/**
+ * Every problem in one line, then what fixes them all: a learner who fixes one problem
+ * should not have to run the stage again to hear of the next. The folders to make are
+ * made by one mkdir.
+ */
+export function describeProblems(problems: readonly Problem[]): string {
+  if (problems.length === 1) return `${problems[0]!.problem}: ${problems[0]!.fix}`;
+  const folders = problems.flatMap(({ fix }) => /^mkdir (\S+)$/.exec(fix)?.[1] ?? []);
+  const others = problems.map(({ fix }) => fix).filter((fix) => !/^mkdir \S+$/.test(fix));
+  const fixes = [...(folders.length > 0 ? [`mkdir ${folders.join(' ')}`] : []), ...others];
+  return `${problems.map(({ problem }) => problem).join('; ')}: ${fixes.join(' && ')}`;
 }

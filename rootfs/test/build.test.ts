@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CliError } from '@samples/runtime';
 import { isRoot, rootTest as test } from '@samples/testing';
 import anyTest, { type ExecutionContext } from 'ava';
-import { checkRootfs, imagesDir, listRootfs, MARKER, MOUNT_POINTS, resolveRootfs } from '../src';
+import { checkRootfs, imagesDir, listRootfs, MARKER, REQUIRED_FOLDERS, resolveRootfs, TOP_FOLDERS } from '../src';
 import { cli, entries, packageDir, tempDir } from './helpers';
 
 const images = tempDir('rootfs-images');
@@ -64,8 +64,8 @@ test('one complete tree is left, nothing half-made beside it', (t) => {
   const marker = JSON.parse(fs.readFileSync(path.join(tree, MARKER), 'utf8'));
   t.is(marker.name, 'default');
   t.true(marker.files > 20, `${marker.files} files`);
-  for (const mountPoint of MOUNT_POINTS) t.true(fs.lstatSync(path.join(tree, mountPoint)).isDirectory(), mountPoint);
-  t.is(fs.statSync(path.join(tree, 'tmp')).mode & 0o7777, 0o1777);
+  for (const [name, mode] of Object.entries(TOP_FOLDERS)) t.is(fs.lstatSync(path.join(tree, name)).mode & 0o7777, mode, name);
+  t.is(TOP_FOLDERS.tmp, 0o1777);
 });
 
 test('once built, a stage uses it and says nothing', async (t) => {
@@ -159,7 +159,7 @@ test('a default tree built from an older recipe is built again when a stage uses
 /** A tree by hand: the mount points, and /bin/ls copied in without its libraries. */
 function handMadeTree(): { dir: string; remove: () => void } {
   const made = tempDir('rootfs-hand');
-  for (const name of MOUNT_POINTS) fs.mkdirSync(path.join(made.dir, name));
+  for (const name of REQUIRED_FOLDERS) fs.mkdirSync(path.join(made.dir, name));
   fs.mkdirSync(path.join(made.dir, 'bin'));
   fs.copyFileSync('/bin/ls', path.join(made.dir, 'bin/ls'));
   fs.chmodSync(path.join(made.dir, 'bin/ls'), 0o755);
@@ -225,6 +225,23 @@ test.serial('resolve: an unknown name, a missing path, an incomplete tree, each 
   t.regex(resolveError(t, 'partial'), /"partial" is incomplete .*pnpm rootfs remove partial/);
 });
 
+test('resolve: an empty folder gets every problem at once, and one command that fixes them all', (t) => {
+  const empty = tempDir('rootfs-empty');
+  t.teardown(empty.remove);
+  const d = empty.dir;
+  const message = resolveError(t, d);
+  t.is(
+    message,
+    `root filesystem ${d}: no /proc in the tree; no /dev in the tree; no /tmp in the tree; no /newtemp in the tree: ` +
+      `mkdir ${d}/proc ${d}/dev ${d}/newtemp && mkdir -m 1777 ${d}/tmp`,
+  );
+  const fix = message.slice(message.lastIndexOf(': ') + 2);
+  t.is(spawnSync('sh', ['-c', fix]).status, 0);
+  t.is(resolveRootfs(d), d, 'the command given fixed every problem');
+  t.is(fs.statSync(path.join(d, 'tmp')).mode & 0o7777, 0o1777);
+  t.false(fs.existsSync(path.join(d, 'sys')), 'no /sys needed: nothing is mounted there before stage 7');
+});
+
 test('resolve: a path (even through a symlink) gives the real folder, once it has its mount points', (t) => {
   const made = handMadeTree();
   t.teardown(made.remove);
@@ -234,4 +251,13 @@ test('resolve: a path (even through a symlink) gives the real folder, once it ha
   t.is(resolveRootfs(link), made.dir);
   fs.rmdirSync(path.join(made.dir, 'dev'));
   t.regex(resolveError(t, made.dir), /: no \/dev in the tree: mkdir \S+\/dev$/);
+});
+
+anyTest('`pnpm rootfs` (with -s or not) prints only what the command prints, and keeps its status', (t) => {
+  for (const args of [['rootfs', 'nosuch'], ['-s', 'rootfs', 'nosuch']]) {
+    const result = spawnSync('pnpm', args, { cwd: path.join(packageDir, '..'), encoding: 'utf8', env: process.env });
+    t.is(result.status, 2, args.join(' '));
+    t.is(result.stdout, '');
+    t.is(result.stderr, 'rootfs: unknown command "nosuch": see `pnpm rootfs --help`\n', 'no `$ node ...`, no [ELIFECYCLE]');
+  }
 });

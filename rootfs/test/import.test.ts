@@ -1,6 +1,7 @@
 // Importing tarballs the tests make themselves: what is kept, what is refused, and that
 // a failed or interrupted import leaves nothing registered.
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, rootTest as test } from '@samples/testing';
@@ -31,7 +32,7 @@ anyTest.before('a tarball with an executable, a set-user-ID file, a read-only fo
 
 anyTest.after.always('remove the tarballs and trees', () => work.remove());
 
-test('an import keeps modes, owners, symlinks and hard links, and adds the mount points', (t) => {
+test('an import keeps modes, owners, symlinks and hard links, and adds the top folders with their modes', (t) => {
   const result = cli(images, ['import', good, 'good']);
   t.is(result.status, 0, result.stderr);
   t.regex(result.stdout, /^imported "good" in [\d.]+ s: 3 files, 36 bytes; use it with --rootfs good\n$/);
@@ -43,7 +44,11 @@ test('an import keeps modes, owners, symlinks and hard links, and adds the mount
   t.is(fs.readlinkSync(path.join(tree, 'bin/absolute')), '/bin/hello', 'an absolute target stays absolute');
   t.is(fs.readlinkSync(path.join(tree, 'bin/relative')), 'hello');
   t.is(stat('bin/hard').ino, stat('bin/hello').ino, 'one file, two names');
-  for (const dir of ['proc', 'sys', 'dev', 'tmp', 'newtemp']) t.true(stat(dir).isDirectory(), dir);
+  // The tarball has none of them: each is made with Debian's mode (/tmp is 1777, not 0755).
+  for (const [dir, mode] of Object.entries({ proc: 0o555, sys: 0o555, dev: 0o755, tmp: 0o1777, newtemp: 0o755 })) {
+    t.true(stat(dir).isDirectory(), dir);
+    t.is(stat(dir).mode & 0o7777, mode, dir);
+  }
   const listed = cli(images, ['list']);
   t.regex(listed.stdout, /^good +ok +3 /m);
 });
@@ -123,6 +128,38 @@ test('a file that is not a tarball, or one cut short: one line, nothing register
   t.regex(missing.stderr, /^rootfs: no such file: \S+nope\.tar\n$/);
   t.is(cli(own, ['import', good]).status, 2, 'usage');
   t.deepEqual(entries(own), []);
+});
+
+test('a .tar.xz or .tar.gz cut short or damaged in the middle leaves nothing behind, not even its hidden work folder', async (t) => {
+  const own = tempDir('rootfs-cut');
+  t.teardown(own.remove);
+  // Hundreds of folders of incompressible files: when the data fails, node-tar still has
+  // folders to make and files to write for the entries it has read so far.
+  const source = path.join(own.dir, 'source');
+  for (let i = 0; i < 400; i++) {
+    fs.mkdirSync(path.join(source, `d${i}`, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(source, `d${i}`, 'sub', 'file'), randomBytes(20_000));
+  }
+  const tar = path.join(own.dir, 'many.tar');
+  await create({ file: tar, cwd: source, portable: true }, ['.']);
+  const ownImages = path.join(own.dir, 'images');
+  for (const compressor of ['xz', 'gzip']) {
+    const compressed = spawnSync(compressor, ['-1', '-c', tar], { maxBuffer: 64 << 20 }).stdout;
+    const middle = Math.floor(compressed.length / 2);
+    const damaged = Buffer.from(compressed);
+    damaged.fill(0xff, middle, middle + 8);
+    for (const [kind, bytes, said] of [
+      ['cut short', compressed.subarray(0, middle), /ends too early/],
+      ['damaged', damaged, /is not a tarball .*, or is damaged/],
+    ] as const) {
+      const file = path.join(own.dir, `${kind.replace(' ', '-')}.tar.${compressor}`);
+      fs.writeFileSync(file, bytes);
+      const result = cli(ownImages, ['import', file, 'broken']);
+      t.is(result.status, 125, `${compressor}, ${kind}`);
+      t.regex(result.stderr, said, `${compressor}, ${kind}`);
+      t.deepEqual(entries(ownImages), [], `${compressor}, ${kind}: nothing left in the images folder`);
+    }
+  }
 });
 
 test('device nodes are left to the runtime; an entry of a type it cannot make stops the import', (t) => {

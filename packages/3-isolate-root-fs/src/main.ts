@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
+import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { containerEnvironment, makeDev } from './container';
 import {
   CLONE_NEWPID,
@@ -49,9 +49,11 @@ main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
-  const { options } = parseArgs(program, argv);
+  const { options, command: [file] } = parseArgs(program, argv);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs);
+  // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
+  requireCommand(rootfs, file, options.rootfs);
   // A run killed with SIGKILL cannot clean up after itself: the next one does.
   takeDownStaleMounts(rootfs);
   // The child gets the resolved path: names are resolved once, here.

@@ -15,6 +15,7 @@ import {
   runStageUnprivileged,
   startStageUntilReady,
   testCommonBehaviour,
+  testRootfsCommandLookup,
   testIf,
   waitFor,
 } from '@samples/testing';
@@ -34,6 +35,7 @@ const isProcMounted = () => hostMounts().includes(`${procMount} proc`);
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
 
 testCommonBehaviour(stage, test);
+testRootfsCommandLookup(stage, test);
 
 test('ps inside sees only the container processes', (t) => {
   const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);

@@ -23,6 +23,14 @@ import { step } from '@samples/runtime';
 
 export { containerEnvironment } from '3-isolate-root-fs/container';
 
+/**
+ * The size of the tmpfs on /newtemp. A tmpfs without one may grow to half the host's
+ * memory, which is what df inside would show. Its files live in memory, so a container's
+ * scratch space gets a bound, one it can see: df shows 64M. (In stage 5 the pages also
+ * count against the container's memory limit.)
+ */
+export const NEWTEMP_SIZE = '64m';
+
 // #region enter
 /** Gives the calling thread a mount namespace of its own, rooted at `rootfs`. */
 export function enterContainer(rootfs: string): void {
@@ -40,7 +48,9 @@ export function enterContainer(rootfs: string): void {
   step(`mount("${rootfs}", MS_BIND|MS_REC)`, () => mount(rootfs, rootfs, '', MS_BIND | MS_REC));
   step('mount proc on /proc', () => mount('proc', path.join(rootfs, 'proc'), 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
   step('mount tmpfs on /dev, with null, zero, full, random, urandom, tty', () => makeDev(path.join(rootfs, 'dev')));
-  step('mount tmpfs on /newtemp', () => mount('tmpfs', path.join(rootfs, 'newtemp'), 'tmpfs', MS_NOSUID | MS_NODEV));
+  step(`mount tmpfs on /newtemp, size=${NEWTEMP_SIZE}`, () =>
+    mount('tmpfs', path.join(rootfs, 'newtemp'), 'tmpfs', MS_NOSUID | MS_NODEV, `size=${NEWTEMP_SIZE}`),
+  );
   // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
   // no path back to the host's files (a chroot leaves the whole host tree mounted).
   step(`chdir("${rootfs}")`, () => chdir(rootfs));

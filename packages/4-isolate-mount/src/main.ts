@@ -3,7 +3,7 @@
 // tmpfs at /newtemp inside the root filesystem, and pivot_roots into it. The host's
 // mount table never changes, even while the container runs.
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
+import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWPID, CLONE_NEWUTS } from '@samples/syscalls';
 import {
   exec,
@@ -32,9 +32,11 @@ main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
-  const { options } = parseArgs(program, argv);
+  const { options, command: [file] } = parseArgs(program, argv);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
+  // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
+  requireCommand(rootfs, file, options.rootfs);
   // The child gets the resolved path: names are resolved once, here.
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
   const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID', () =>

@@ -17,6 +17,7 @@ import {
   stageCommand,
   startStageUntilReady,
   testCommonBehaviour,
+  testRootfsCommandLookup,
   testIf,
 } from '@samples/testing';
 
@@ -30,6 +31,7 @@ const hostMounts = () => describeMounts(mountsUnder(rootfs));
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', test);
 
 testCommonBehaviour(stage);
+testRootfsCommandLookup(stage);
 
 test('ps inside sees only the container processes; the command is PID 1', (t) => {
   const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);
@@ -50,6 +52,27 @@ test('the container has its own mounts: proc, a minimal /dev, a tmpfs on /newtem
   t.true(mounts.includes('/dev tmpfs'));
   t.true(mounts.includes('/newtemp tmpfs'));
   t.false(mounts.some((mount) => mount.startsWith('/sys')), 'no host mount is left inside (the old root was detached)');
+});
+
+test('/dev works for a user who is not root, inside: its nodes are 0666', (t) => {
+  // setpriv (util-linux, in the default root filesystem) runs the check as nobody.
+  const check = 'stat -c "%a %n" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; id -u; ' +
+    'echo gone > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c && { echo x > /dev/full || echo full; }';
+  const result = runStage(stage, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', check]);
+  t.is(result.status, 0, result.stderr);
+  t.deepEqual(result.stdout.trim().split('\n'), [
+    ...['null', 'zero', 'full', 'random', 'urandom', 'tty'].map((name) => `666 /dev/${name}`),
+    '65534',
+    '3',
+    '3',
+    'full',
+  ]);
+});
+
+test('/newtemp is a 64 MiB tmpfs: df inside shows its size, not the host memory', (t) => {
+  const [, line] = runStage(stage, ['df', '-k', '/newtemp']).stdout.trim().split('\n');
+  const [source, kilobytes, , , , mountPoint] = line!.trim().split(/\s+/);
+  t.deepEqual([source, Number(kilobytes), mountPoint], ['tmpfs', 64 * 1024, '/newtemp']);
 });
 
 test('/dev has null, zero, full, random, urandom and tty, and they work', (t) => {
@@ -144,6 +167,19 @@ test('a failure half-way through setup is one line and leaves nothing', (t) => {
   } finally {
     fs.rmSync(broken, { recursive: true });
   }
+});
+
+test('a failure inside the child, after its mounts, is one line and leaves nothing', (t) => {
+  const before = hostMounts();
+  // In the tree, executable, but no program: the runtime's lookup lets it through, and
+  // the child's execve fails (ENOEXEC) once every mount is made.
+  const name = `not-a-program-${randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(path.join(rootfs, 'tmp', name), 'neither ELF nor #!\n', { mode: 0o755 });
+  t.teardown(() => fs.rmSync(path.join(rootfs, 'tmp', name), { force: true }));
+  const result = runStage(stage, [`/tmp/${name}`]);
+  t.is(result.status, 126);
+  t.is(result.stderr, `4-isolate-mount: cannot run /tmp/${name}: it is not a program this kernel can run (exec format error)\n`);
+  t.deepEqual(hostMounts(), before);
 });
 
 test('without root: one line, status 125', (t) => {

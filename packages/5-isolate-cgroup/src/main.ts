@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
+import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWPID, CLONE_NEWUTS, setParentDeathSignal } from '@samples/syscalls';
 import {
   exec,
@@ -43,10 +43,12 @@ main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
-  const { options } = parseArgs(program, argv);
+  const { options, command: [file] } = parseArgs(program, argv);
   const limits = parseLimits(options);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
+  // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
+  requireCommand(rootfs, file, options.rootfs);
   // The child gets the resolved path: names are resolved once, here. Built (if a source
   // changed) before the cgroup exists, so that nothing waits on the host meanwhile.
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);

@@ -19,6 +19,7 @@ import {
   startStageUntilReady,
   startedRuntimes,
   testCommonBehaviour,
+  testRootfsCommandLookup,
   waitFor,
 } from '@samples/testing';
 import { CGROUP_ROOT, detectLayout, parseProcCgroup } from '../src/cgroup';
@@ -70,6 +71,7 @@ async function startWaiting(options: string[], script = 'trap "exit 143" TERM; c
 }
 
 testCommonBehaviour(stage, test);
+testRootfsCommandLookup(stage, test);
 
 test('the container runs in a cgroup of its own with the limits asked for, removed afterwards', async (t) => {
   const { runtime, exited, dirs } = await startWaiting(['--memory', '100m', '--pids', '64', '--cpus', '0.5']);

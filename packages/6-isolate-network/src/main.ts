@@ -11,7 +11,7 @@ import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
 import { watchForOomKills } from '5-isolate-cgroup/oom';
 import { releaseWhenReady, stdioWithSync, waitForRuntime } from '5-isolate-cgroup/sync';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
+import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWPID, CLONE_NEWUTS, setParentDeathSignal } from '@samples/syscalls';
 import {
   cloneFlagNames,
@@ -48,11 +48,13 @@ main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
-  const { options } = parseArgs(program, argv);
+  const { options, command: [file] } = parseArgs(program, argv);
   const limits = parseLimits(options);
   const networkSettings = parseNetworkOptions(options);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
+  // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
+  requireCommand(rootfs, file, options.rootfs);
   // The child gets the resolved path: names are resolved once, here. Built (if a source
   // changed) before the cgroup exists, so that nothing waits on the host meanwhile.
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);

@@ -54,6 +54,7 @@ export function tables(): string[] {
 
 /** Links, addresses, routes (both families, every table), forwarding, nftables: what the runtime may change. */
 export function hostNetwork() {
+  settleAddresses();
   return {
     links: ip('-o', 'link').trim().split('\n'),
     addresses: ip('-o', 'addr').trim().split('\n'),
@@ -61,6 +62,20 @@ export function hostNetwork() {
     forwarding: forwarding(),
     tables: tables(),
   };
+}
+
+/**
+ * Waits, at most 10 s, until no IPv6 address is still "tentative": a link a test has just
+ * made gets its link-local address only once duplicate-address detection is done (a
+ * second or two, more on a busy machine), and a snapshot taken meanwhile would differ
+ * from a later one for that reason alone.
+ */
+function settleAddresses(): void {
+  const deadline = Date.now() + 10_000;
+  while (ip('-o', 'addr').includes(' tentative')) {
+    if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for IPv6 duplicate-address detection to end:\n${ip('-o', 'addr')}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
 }
 
 export const added = (before: readonly string[], now: readonly string[]) => now.filter((line) => !before.includes(line));

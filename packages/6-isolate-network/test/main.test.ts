@@ -25,6 +25,7 @@ import {
   tcpServerScript,
   collectOutput,
   testCommonBehaviour,
+  testRootfsCommandLookup,
   testIf,
   waitFor,
 } from '@samples/testing';
@@ -73,6 +74,7 @@ anyTest.after.always('no runtime started here left a cgroup, an address, a bridg
 });
 
 testCommonBehaviour(stage, test);
+testRootfsCommandLookup(stage, test);
 
 withTools('the container sees only its own links: lo and eth0, up; /proc/net/dev agrees', (t) => {
   const result = runStage(stage, ['sh', '-c', 'ip -br link; ip -4 -br addr; ip route; tail -n +3 /proc/net/dev | cut -d: -f1']);

@@ -12,7 +12,7 @@ import { watchForOomKills } from '5-isolate-cgroup/oom';
 import { releaseWhenReady, stdioWithSync, waitForRuntime } from '5-isolate-cgroup/sync';
 import { networkOptions, parseNetworkOptions, prepareNetwork } from '6-isolate-network/network';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
-import { resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
+import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
 import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWUTS, setParentDeathSignal, unshare } from '@samples/syscalls';
 import {
   cloneFlagNames,
@@ -54,12 +54,14 @@ main(program.name, { run, child });
 
 // #region run
 async function run(argv: string[]): Promise<number> {
-  const { options } = parseArgs(program, argv);
+  const { options, command: [file] } = parseArgs(program, argv);
   const limits = parseLimits(options);
   const networkSettings = parseNetworkOptions(options);
   const privileges = parsePrivilegeOptions(options);
   requireSysAdmin(program.name);
   const rootfs = resolveRootfs(options.rootfs); // builds the default on first use, before any namespace exists
+  // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
+  requireCommand(rootfs, file, options.rootfs);
   // A name the image lacks is refused now, before anything exists (the child looks it up again, inside).
   if (privileges.user !== undefined) resolveUserIn(rootfs, privileges.user);
   // The child gets the resolved path: names are resolved once, here. Built (if a source

@@ -10,7 +10,7 @@ import path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
-import { isRoot, learnerEnvironment, rootTest, runStage, startedRuntimes, testCommonBehaviour, testIf } from '@samples/testing';
+import { isRoot, learnerEnvironment, rootTest, runStage, startedRuntimes, testCommonBehaviour, testIf, testRootfsCommandLookup } from '@samples/testing';
 import { availableCapabilities, capabilityNames, kernelCapabilities, namesInMask, resolveCapabilities } from '../src/capabilities';
 import { enterScratchHost, hostNetwork, inRootfs, leftovers } from '../../6-isolate-network/test/helpers';
 import { securityFields, stage } from './helpers';
@@ -36,6 +36,7 @@ anyTest.after.always('no runtime started here left a cgroup, an address or a bri
 });
 
 testCommonBehaviour(stage, test);
+testRootfsCommandLookup(stage, test);
 
 testIf(!isRoot || (inRootfs(rootfs, 'ip') && inRootfs(rootfs, 'busybox')), 'needs ip in the default root filesystem', test)(
   "stage 6's network holds: eth0 on the bridge, with its address and route; the scratch host as before afterwards",

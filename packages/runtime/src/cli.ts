@@ -3,6 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { CLOSE_RANGE_CLOEXEC, MAX_FD, SyscallError, close_range, getpid } from '@samples/syscalls';
 
 /** Exit statuses, as `docker run` uses them. */
@@ -83,7 +84,31 @@ export function usage(program: Program<Record<string, OptionSpec>>): string {
     const notes = [spec.default ? `default: ${spec.default}` : '', spec.repeatable ? 'may be given more than once' : ''].filter(Boolean);
     return `  ${flags[i]!.padEnd(width)} ${spec.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
   });
-  return [`${program.name}: ${program.summary}`, '', `usage: ${program.name} [options] <command> [args...]`, '', ...lines].join('\n');
+  return [
+    `${program.name}: ${program.summary}`,
+    '',
+    `usage: ${startCommand(program.name)} [options] <command> [args...]`,
+    '',
+    ...lines,
+  ].join('\n');
+}
+
+/**
+ * What the user types to start the stage `name`, from where they typed the command that
+ * runs it now: `pnpm start` in the stage's folder, `pnpm -C packages/NAME start` from the
+ * repository's root (that form keeps the exit status), `pnpm --filter NAME start`
+ * elsewhere, or when not started by pnpm (a test, the debugger), as it works from
+ * anywhere in the repository. pnpm says in the environment which package's script runs
+ * (npm_package_json) and where it was typed (INIT_CWD).
+ */
+export function startCommand(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const { npm_lifecycle_event: script, npm_package_json: manifest, INIT_CWD: typedIn } = env;
+  if (script === 'start' && manifest !== undefined && typedIn !== undefined) {
+    const relative = path.relative(typedIn, path.dirname(manifest));
+    if (relative === '') return 'pnpm start';
+    if (!relative.startsWith('..') && !path.isAbsolute(relative)) return `pnpm -C ${relative} start`;
+  }
+  return `pnpm --filter ${name} start`;
 }
 
 /**
@@ -140,7 +165,7 @@ export function parseArgs<O extends Record<string, OptionSpec>>(program: Program
   }
   const command = argv.slice(i);
   if (command.length === 0) {
-    throw new CliError(`no command given: try \`${program.name} /bin/sh\`, or see --help`, ExitStatus.USAGE);
+    throw new CliError(`no command given: try \`${startCommand(program.name)} /bin/bash\`, or see --help`, ExitStatus.USAGE);
   }
   tracing = options.verbose === true;
   return { options: options as ParsedOptions<O>, command: command as [string, ...string[]] };
@@ -182,7 +207,7 @@ export function requireSysAdmin(stage: string): void {
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
   if (capEff !== undefined && (BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) return;
   throw new CliError(
-    `creating namespaces needs root (CAP_SYS_ADMIN): run it as root, e.g. \`sudo -E env "PATH=$PATH" pnpm --filter ${stage} start ...\``,
+    `creating namespaces needs root (CAP_SYS_ADMIN): run it as root, e.g. \`sudo -E env "PATH=$PATH" ${startCommand(stage)} ...\``,
   );
 }
 
@@ -315,6 +340,7 @@ interface StageCommands {
  * status; what it throws becomes one line on stderr, prefixed with the program's name.
  */
 export function main(name: string, program: StageCommands | Entry): void {
+  programName = name;
   const entry = typeof program === 'function' ? program : () => dispatch(program);
   Promise.resolve()
     .then(entry)
@@ -340,8 +366,11 @@ function dispatch({ run, child }: StageCommands): Promise<number> {
     return run(argv);
   }
   if (command === 'child' && child && argv.length > 0) return child(argv as [string, ...string[]]);
-  throw new CliError(`usage: main.ts run [options] <command> [args...]`, ExitStatus.USAGE);
+  throw new CliError(`usage: ${startCommand(programName)} [options] <command> [args...]`, ExitStatus.USAGE);
 }
+
+/** The name main() was given: the stage's, for the messages of the functions it calls. */
+let programName = '';
 
 /**
  * Refuses to go on unless this process is PID 1, as the child of `run` is in its new
@@ -349,6 +378,6 @@ function dispatch({ run, child }: StageCommands): Promise<number> {
  */
 export function requireContainerInit(): void {
   if (getpid() !== 1) {
-    throw new CliError('"child" runs inside the namespaces "run" makes: use `main.ts run ...`', ExitStatus.USAGE);
+    throw new CliError(`"child" runs inside the namespaces "run" makes: start the stage with \`${startCommand(programName)} ...\``, ExitStatus.USAGE);
   }
 }

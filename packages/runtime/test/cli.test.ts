@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SyscallError } from '@samples/syscalls';
-import { CliError, ExitStatus, type OptionSpec, describeFailure, exitStatusOf, parseArgs, usage } from '../src/cli';
+import { CliError, ExitStatus, type OptionSpec, describeFailure, exitStatusOf, parseArgs, startCommand, usage } from '../src/cli';
 
 const program = {
   name: 'n-stage',
@@ -24,7 +24,7 @@ test('--name=value, defaults, and -- before a command that looks like an option'
 
 test('usage mistakes are one line and exit status 2', (t) => {
   const cases: [string[], RegExp][] = [
-    [[], /^no command given: try `n-stage \/bin\/sh`, or see --help$/],
+    [[], /^no command given: try `pnpm --filter n-stage start \/bin\/bash`, or see --help$/],
     [['--nope', 'sh'], /^unknown option --nope: see --help$/],
     [['--memory'], /^option --memory needs a value \(SIZE\)$/],
     [['--dry=yes', 'sh'], /^option --dry takes no value$/],
@@ -79,8 +79,9 @@ test('usage shows aliases, and which options may be given more than once', (t) =
   t.notRegex(usage(program), /^ {6}--/m, 'a stage without aliases lays out its options as before');
 });
 
-test('usage lists every option with its default', (t) => {
+test('usage names what the user types, and lists every option with its default', (t) => {
   const text = usage(program);
+  t.regex(text, /^usage: pnpm --filter n-stage start \[options\] <command> \[args\.\.\.\]$/m);
   t.regex(text, /--memory SIZE\s+memory limit \(default: 256m\)/);
   t.regex(text, /--verbose\s+print each isolation step/);
 });
@@ -112,4 +113,17 @@ test('failures become one line and the status docker run would give', (t) => {
   const eperm = describeFailure(new SyscallError(1, 'mount', '/proc'));
   t.regex(eperm.message, /^EPERM: operation not permitted, mount '\/proc': this needs root/);
   t.is(eperm.exitStatus, 125);
+});
+
+test('the stage is named as the user would type it, from where they are', (t) => {
+  const underPnpm = (typedIn: string) => ({
+    npm_lifecycle_event: 'start',
+    npm_package_json: '/repo/packages/0-basic/package.json',
+    INIT_CWD: typedIn,
+  });
+  t.is(startCommand('0-basic', underPnpm('/repo/packages/0-basic')), 'pnpm start');
+  t.is(startCommand('0-basic', underPnpm('/repo')), 'pnpm -C packages/0-basic start');
+  t.is(startCommand('0-basic', underPnpm('/repo/packages')), 'pnpm -C 0-basic start');
+  t.is(startCommand('0-basic', underPnpm('/repo/docs')), 'pnpm --filter 0-basic start', 'not a path with ..');
+  t.is(startCommand('0-basic', {}), 'pnpm --filter 0-basic start', 'not started by pnpm');
 });

@@ -329,7 +329,8 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   test('a command that does not exist: one line, status 127', (t) => {
     const result = run(['no-such-command-here', '--flag']);
     t.is(result.status, 127);
-    t.regex(result.stderr, /^[\w-]+: command not found: no-such-command-here\n$/);
+    // Stages 3 to 5 also say where they looked (testRootfsCommandLookup).
+    t.regex(result.stderr, /^[\w-]+: command not found: no-such-command-here\b[^\n]*\n$/);
   });
 
   test('a directory given as the command: one line, status 126', (t) => {
@@ -341,7 +342,7 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   test('bad options: one line, status 2', (t) => {
     const missing = run([]);
     t.is(missing.status, 2);
-    t.regex(missing.stderr, /^[\w-]+: no command given: try `[\w-]+ \/bin\/sh`, or see --help\n$/);
+    t.regex(missing.stderr, /^[\w-]+: no command given: try `pnpm --filter [\w-]+ start \/bin\/bash`, or see --help\n$/);
     const unknown = run(['--no-such-option', 'true']);
     t.is(unknown.status, 2);
     t.is(unknown.stderr.split('\n').length, 2);
@@ -350,6 +351,49 @@ export function testCommonBehaviour(packageDir: string, test: Register = rootTes
   test('--help shows the usage and exits 0', (t) => {
     const result = run(['--help']);
     t.is(result.status, 0);
-    t.regex(result.stdout, /usage: [\w-]+ \[options\] <command> \[args\.\.\.\]/);
+    t.regex(result.stdout, /usage: pnpm --filter [\w-]+ start \[options\] <command> \[args\.\.\.\]/);
+  });
+}
+
+/**
+ * What stages 3 to 5 owe a learner about the root filesystem: the command is looked up
+ * in it before anything is made, and a message says where; a broken tree is reported
+ * whole, in one line.
+ */
+export function testRootfsCommandLookup(packageDir: string, test: Register = rootTest): void {
+  const run = (args: readonly string[]) => runStage(packageDir, args);
+
+  test('a command the root filesystem lacks: 127, one line that names the tree and what to do, and nothing made', (t) => {
+    // --verbose would show each step the runtime took: there must be none.
+    const result = run(['--verbose', 'no-such-command-here']);
+    t.is(result.status, 127);
+    t.regex(
+      result.stderr,
+      /^[\w-]+: command not found: no-such-command-here, in the root filesystem "default": rootfs\/README\.md says how to add a program; `pnpm rootfs check default no-such-command-here` checks the tree\n$/,
+    );
+    const hostOnly = run(['node', '--version']);
+    t.is(hostOnly.status, 127);
+    t.regex(hostOnly.stderr, /^[\w-]+: command not found: node, in the root filesystem "default" \(the host's \/\S+\/node is not in it\): /);
+  });
+
+  test('a directory or a file without an x bit in the tree: 126, one line, nothing made', (t) => {
+    const directory = run(['--verbose', '/tmp']);
+    t.is(directory.status, 126);
+    t.regex(directory.stderr, /^[\w-]+: cannot run \/tmp: it is a directory\n$/);
+    const notExecutable = run(['--verbose', '/etc/passwd']);
+    t.is(notExecutable.status, 126);
+    t.regex(notExecutable.stderr, /^[\w-]+: cannot run \/etc\/passwd: permission denied \(it is not executable\)\n$/);
+  });
+
+  test('an empty --rootfs: every problem in one line, with one command that fixes them all', (t) => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'empty-rootfs-'));
+    t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
+    const result = run(['--verbose', '--rootfs', empty, 'true']);
+    t.is(result.status, 125);
+    t.is(
+      result.stderr.replace(/^[\w-]+: /, ''),
+      `root filesystem ${empty}: no /proc in the tree; no /dev in the tree; no /tmp in the tree; no /newtemp in the tree: ` +
+        `mkdir ${empty}/proc ${empty}/dev ${empty}/newtemp && mkdir -m 1777 ${empty}/tmp\n`,
+    );
   });
 }
