@@ -1,7 +1,7 @@
 // Stage 7's cgroup, from the host's side, on the machine's real cgroups (v1 here; the
 // cgroup v2 VM runs this file too, with devices.test.ts and probes.test.ts): the device
 // rules sit on the container's cgroup while it runs, and what a runtime killed with
-// SIGKILL left, its devices directory included, the next run takes away.
+// SIGKILL left, its devices directory included, the next run at the latest takes away.
 import fs from 'node:fs';
 import path from 'node:path';
 import anyTest from 'ava';
@@ -61,17 +61,18 @@ test("while it runs, the container's cgroup holds runc's device rules (v1: devic
   }
 });
 
-test('--user nobody: a runtime killed with SIGKILL still takes its container along (setuid cleared the parent-death signal; it was set again), and the next run removes the cgroup it left, every directory of it', async (t) => {
+test('--user nobody: a runtime killed with SIGKILL still takes its container along (setuid cleared the parent-death signal; it was set again), and the next run at the latest removes the cgroup it left, every directory its lease names', async (t) => {
   const { runtime, exited } = await startStageUntilReady(stage, ['--network', 'none', '--user', 'nobody', ...SLEEPER]);
   const container = containerPid(runtime);
   const dirs = cgroupsOfOurRuntimes();
-  t.is(dirs.length, layout === 'v2' ? 1 : 2, `memory and devices on v1: ${dirs.join(', ')}`);
+  t.is(dirs.length, layout === 'v2' ? 1 : 2, `the lease names memory and devices on v1: ${dirs.join(', ')}`);
+  t.true(dirs.every((dir) => fs.existsSync(dir)));
   runtime.kill('SIGKILL');
   await exited;
   await waitFor('the container to die with its runtime (PR_SET_PDEATHSIG)', () => !fs.existsSync(`/proc/${container}`), 10_000);
-  t.true(dirs.every((dir) => fs.existsSync(dir)), 'left behind, with a lease naming them');
-  const next = runStage(stage, ['--network', 'none', '--verbose', 'true']);
+  // Any runtime that starts sweeps what a dead one left (another test's may be first): this one does, if nobody did.
+  const next = runStage(stage, ['--network', 'none', 'true']);
   t.is(next.status, 0, next.stderr);
-  t.regex(next.stderr, new RegExp(`^=> remove cgroup container-[0-9a-f]{8}, left by runtime ${runtime.pid} \\(killed with SIGKILL\\?\\)$`, 'm'));
   t.deepEqual(dirs.filter((dir) => fs.existsSync(dir)), []);
+  t.deepEqual(cgroupsOfOurRuntimes().filter((dir) => dirs.includes(dir)), [], 'and its lease is given back');
 });
