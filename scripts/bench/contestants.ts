@@ -15,6 +15,8 @@ export const STAGE = 'packages/5-isolate-cgroup';
 export const STAGE_DIR = path.join(REPO, STAGE);
 /** Stage 6: stage 5 plus a network namespace, measured beside it. */
 export const NETWORK_STAGE_DIR = path.join(REPO, 'packages/6-isolate-network');
+/** Stage 7: stage 6 plus the privileges dropped (capabilities, seccomp, masks, device rules). */
+export const PRIVILEGES_STAGE_DIR = path.join(REPO, 'packages/7-isolate-privileges');
 export const MEMORY_LIMIT = 256 * 1024 * 1024;
 
 export interface Contestant {
@@ -66,7 +68,7 @@ export function version(program: string): string {
 }
 
 /** Where the stage and the OCI runtimes run `/bin/true`, and how. */
-export function lineup(options: { rootfs: string; bundle: string; networkBundle: string }): Lineup {
+export function lineup(options: { rootfs: string; bundle: string; networkBundle: string; privilegesBundle: string }): Lineup {
   const env = cleanEnvironment();
   const node = process.execPath;
   const trueCommand = ['/bin/true'];
@@ -114,6 +116,14 @@ export function lineup(options: { rootfs: string; bundle: string; networkBundle:
     kind: 'ours',
     cgroup: true,
     command: () => ({ file: node, args: [networkBundle, 'run', '--network', 'none', ...trueCommand], cwd: NETWORK_STAGE_DIR, env }),
+  });
+  const privilegesBundle = path.relative(PRIVILEGES_STAGE_DIR, options.privilegesBundle);
+  contestants.push({
+    key: 'stage7-none',
+    label: 'stage 7, node main.cjs (bundle), --network none',
+    kind: 'ours',
+    cgroup: true,
+    command: () => ({ file: node, args: [privilegesBundle, 'run', '--network', 'none', ...trueCommand], cwd: PRIVILEGES_STAGE_DIR, env }),
   });
   if (unshareForNetwork) {
     // In a network namespace of its own each time: a first container, which makes the

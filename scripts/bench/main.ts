@@ -15,7 +15,7 @@ import { detectLayout, parseProcCgroup } from '../../packages/5-isolate-cgroup/s
 import { bundle } from '../../packages/runtime/src/reexec';
 import { resolveRootfs } from '../../rootfs/src/resolve';
 import { type Charged, chargedWhileSleeping } from './charged';
-import { type Contestant, type Lineup, NETWORK_STAGE_DIR, STAGE, STAGE_DIR, lineup, version, which } from './contestants';
+import { type Contestant, type Lineup, NETWORK_STAGE_DIR, PRIVILEGES_STAGE_DIR, STAGE, STAGE_DIR, lineup, version, which } from './contestants';
 import { GNU_TIME, peakRss, runOnce, type Spread, spread } from './measure';
 import { type Table, barChart, mib, ms, renderTable } from './report';
 import { GROUPS, STEPS, type Trace, traceOnce } from './steps';
@@ -227,8 +227,9 @@ async function main(): Promise<number> {
   const rootfs = resolveRootfs(undefined); // builds the default root filesystem if it is not there yet
   const stageBundle = bundle(path.join(STAGE_DIR, 'src', 'main.ts')); // the file the stage re-executes; fresh
   const networkBundle = bundle(path.join(NETWORK_STAGE_DIR, 'src', 'main.ts'));
+  const privilegesBundle = bundle(path.join(PRIVILEGES_STAGE_DIR, 'src', 'main.ts'));
   const cgroupsBefore = benchCgroups();
-  const line: Lineup = lineup({ rootfs, bundle: stageBundle, networkBundle });
+  const line: Lineup = lineup({ rootfs, bundle: stageBundle, networkBundle, privilegesBundle });
   process.once('SIGINT', () => {
     line.dispose();
     process.exit(130);

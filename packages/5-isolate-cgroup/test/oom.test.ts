@@ -9,6 +9,7 @@ function cgroupWith(events: MemoryEvents[]): Cgroup {
     version: 2,
     paths: [],
     create() {},
+    pathOf: () => undefined,
     add() {},
     destroy() {},
     memoryEvents: () => events[Math.min(now++, events.length - 1)]!,

@@ -37,6 +37,7 @@ export function createCgroup(options: CgroupOptions): Cgroup {
     selfCgroup: options.selfCgroup ?? fs.readFileSync('/proc/self/cgroup', 'utf8'),
     trace: options.trace ?? (() => {}),
     files: options.files ?? cgroupfs,
+    alsoIn: options.alsoIn ?? [],
   };
   const cgroup = layout === 'v2' ? newV2(settings) : newV1(settings);
   const { lease } = options;
