@@ -277,6 +277,17 @@ function checkNetwork() {
   );
 }
 
+function checkSeccomp() {
+  if (!isLinux) return result('skip', 'stage 7: seccomp filters: ' + NEEDS_LINUX);
+  // The kernel lists the filters' actions here when it has them (CONFIG_SECCOMP_FILTER).
+  if (fs.existsSync('/proc/sys/kernel/seccomp/actions_avail')) return result('ok', 'stage 7: seccomp filters');
+  return result(
+    'warn',
+    'stage 7: this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)',
+    'use a distribution kernel (they all have them); meanwhile stage 7 runs with --security-opt seccomp=unconfined',
+  );
+}
+
 function checkNetworkTools() {
   if (!isLinux) return result('skip', 'optional: busybox: ' + NEEDS_LINUX);
   if (has('busybox')) return result('ok', 'optional: busybox, for a web server and clients in the default root filesystem (stage 6)');
@@ -289,7 +300,7 @@ function checkTmux() {
   return result('warn', 'optional: no tmux, to watch the host beside the container', 'a second terminal does as well; or install tmux');
 }
 
-const checks = [checkLinux, checkKernel, checkLibc, checkRoot, checkNamespaces, checkCgroups, checkNetwork, checkNode, checkPnpm, checkDependencies, checkRootfs, checkNetworkTools, checkCompiler, checkTmux];
+const checks = [checkLinux, checkKernel, checkLibc, checkRoot, checkNamespaces, checkCgroups, checkNetwork, checkSeccomp, checkNode, checkPnpm, checkDependencies, checkRootfs, checkNetworkTools, checkCompiler, checkTmux];
 
 function main() {
   process.stdout.write('Is this machine ready for the workshop?\n\n');

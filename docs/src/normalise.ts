@@ -28,7 +28,7 @@ export function normaliser(machine: Machine): (text: string) => string {
       .replace(new RegExp(`^${escapeRegExp(machine.hostname)}$`, 'gm'), '<host>')
       // A container's cgroup is made below the runtime's own, which depends on the
       // machine and the session (v1: per controller): `…` stands for that part.
-      .replace(/(\/sys\/fs\/cgroup(?:\/(?:memory|pids|cpu))?)\/(?:\S*\/)?container-[0-9a-f]{8}\b/g, '$1/…/container-<id>')
+      .replace(/(\/sys\/fs\/cgroup(?:\/(?:memory|pids|cpu|devices))?)\/(?:\S*\/)?container-[0-9a-f]{8}\b/g, '$1/…/container-<id>')
       .replace(/\bcontainer-[0-9a-f]{8}\b/g, 'container-<id>')
       .replace(/\bwrite \d+ to\b/g, 'write <pid> to')
       // Stage 6: the host's end of a veth is named at random, a link's MAC address

@@ -8,6 +8,7 @@
 // just read; a device is opened read-only; a mount is made in the container's own mount
 // namespace and goes with it.
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface SharedThing {
   /** What is still shared, or still allowed. */
@@ -145,11 +146,18 @@ export const CLOSING_STAGES: Readonly<Record<number, { readonly name: string; re
   9: { name: '9-isolate-image', adds: 'image' },
 };
 
+/** "7, privileges", a link to the stage's page once it has one (the pages showing the table are in docs/ too). */
+function closingStage(stage: number): string {
+  const { name, adds } = CLOSING_STAGES[stage]!;
+  const text = `${stage}, ${adds}`;
+  return fs.existsSync(path.join(__dirname, '..', `${name}.md`)) ? `[${text}](${name}.md)` : text;
+}
+
 /** The table, as the pages show it (`<!-- table: shared -->`). */
 export function sharedTable(): string {
   const cell = (text: string) => text.replaceAll('|', '\\|');
   const rows = shared.map(({ what, command, shows, elsewhere, closedBy }) => {
-    const closed = closedBy === undefined ? 'none planned' : `${closedBy}, ${CLOSING_STAGES[closedBy]!.adds}`;
+    const closed = closedBy === undefined ? 'none planned' : closingStage(closedBy);
     return `| ${cell(what)} | \`${cell(command)}\`<br>shows ${cell(shows)} | ${cell(elsewhere)} | ${closed} |`;
   });
   return [

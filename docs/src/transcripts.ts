@@ -157,11 +157,65 @@ export const transcripts: Record<string, Transcript> = {
     needsCommands: { busybox: 'busybox-static', curl: 'curl' },
     steps: [
       { start: 'pnpm -s -C packages/6-isolate-network start -p 8080:80 bash' },
-      { inside: `echo '<h1>hello from the container</h1>' > /tmp/index.html` },
-      { inside: 'httpd -p 80 -h /tmp -vv -f &' },
+      { inside: `echo '<h1>hello from the container</h1>' > /newtemp/index.html` },
+      // Without -f, httpd puts itself in the background: no job whose end bash reports
+      // (sometimes, depending on timing) at the next prompt.
+      { inside: 'httpd -p 80 -h /newtemp' },
       { host: 'curl -s localhost:8080' },
-      { inside: 'kill $!; wait' },
+      { inside: 'pkill httpd' },
       { host: 'curl -sS localhost:8080' },
+    ],
+  },
+  '7-isolate-privileges': {
+    root: true,
+    // The --verbose trace names the cgroup's folders, which differ between v1 and v2.
+    cgroup: 'v1',
+    needsCommands: { capsh: 'libcap2-bin', ipcs: 'util-linux' },
+    steps: [
+      { start: 'pnpm -s --filter 7-isolate-privileges start --verbose --network none bash' },
+      { inside: 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status' },
+      { inside: 'capsh --decode=00000000a80425fb' },
+      { host: 'cat <cgroup:devices>/devices.list' },
+      { inside: 'v=$(cat /proc/sys/vm/swappiness); echo "$v" > /proc/sys/vm/swappiness' },
+      { inside: 'mount -t tmpfs none /newtemp' },
+      { inside: 'mknod /dev/disk b 8 0 && true < /dev/disk' },
+      { inside: 'cut -d: -f3 /proc/self/cgroup | sort -u; ipcs -q' },
+      { inside: 'exit' },
+    ],
+  },
+  '7-options': {
+    root: true,
+    needsCommands: { ip: 'iproute2' },
+    steps: [
+      { run: `pnpm -s --filter 7-isolate-privileges start --network none --user nobody sh -c 'id; grep CapEff /proc/self/status'` },
+      { run: `pnpm -s --filter 7-isolate-privileges start --network none --read-only sh -c 'touch /file; touch /newtemp/file && echo "/newtemp: written"'` },
+      { run: `pnpm -s --filter 7-isolate-privileges start --network none --cap-drop ALL --cap-add NET_ADMIN sh -c 'grep CapEff /proc/self/status; ip link set lo mtu 1500 && echo "lo: mtu 1500"'` },
+      { run: `pnpm -s --filter 7-isolate-privileges start --network none --security-opt seccomp=unconfined grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status` },
+      { run: `pnpm -s --filter 7-isolate-privileges start --network none --privileged sh -c 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status; mount -t tmpfs none /newtemp && echo mounted'` },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --user postgres true; echo "exit status $?"' },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --cap-add SUPERPOWER true; echo "exit status $?"' },
+    ],
+  },
+  '7-seccomp-filter': {
+    root: false,
+    steps: [{ run: 'node --require tsx/cjs packages/7-isolate-privileges/scripts/program.ts seccomp' }],
+  },
+  '7-device-program': {
+    root: false,
+    steps: [{ run: 'node --require tsx/cjs packages/7-isolate-privileges/scripts/program.ts devices' }],
+  },
+  '7-escape': {
+    root: true,
+    needsStaticCompiler: true,
+    steps: [
+      { run: 'cc -static -o rootfs/images/default/tmp/open-by-handle packages/7-isolate-privileges/escape/open-by-handle.c' },
+      { run: `echo 'a file of the host, beside the root filesystem' > rootfs/images/outside.txt` },
+      { run: 'pnpm -s --filter 6-isolate-network start --network none /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"' },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --network none /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"; echo "exit status $?"' },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --security-opt seccomp=unconfined /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"; echo "exit status $?"' },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --cap-add DAC_READ_SEARCH /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"; echo "exit status $?"' },
+      { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --cap-add DAC_READ_SEARCH --security-opt seccomp=unconfined /tmp/open-by-handle read "$(rootfs/images/default/tmp/open-by-handle handle rootfs/images/outside.txt)"' },
+      { run: 'rm rootfs/images/default/tmp/open-by-handle rootfs/images/outside.txt' },
     ],
   },
   '5-host-memory': {

@@ -1,6 +1,7 @@
 // `npm run doctor` on this machine: one line per check, a fix under each failure, and
 // an exit status that says whether any required check failed.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -37,6 +38,8 @@ test('what this machine is: Linux, a Node new enough, the dependencies installed
   t.true(checks.some((line) => /^ {2}(ok|warn)\s+cgroup (v2|v1|v1 \(hybrid\)): memory\b/.test(line)));
   t.true(checks.includes(isRoot ? '  ok    root' : `  FAIL  root: running as ${os.userInfo().username}`));
   if (isRoot) t.true(checks.includes('  ok    stage 6: veth and bridge (made one of each, in a scratch network namespace)'));
+  const seccomp = fs.existsSync('/proc/sys/kernel/seccomp/actions_avail');
+  t.true(checks.includes(seccomp ? '  ok    stage 7: seccomp filters' : '  warn  stage 7: this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)'));
 });
 
 rootTest('as an unprivileged user: root fails, with its fix, the namespace check says it was skipped, and the status is 1', (t) => {

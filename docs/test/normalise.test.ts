@@ -13,10 +13,11 @@ test('the repository folder and the host name', (t) => {
   );
 });
 
-test('a container cgroup: its name, its place below the runtime own cgroup, the PID written to it', (t) => {
+test('a container cgroup (stage 7: its devices folder too): its name, its place below the runtime own cgroup, the PID written to it', (t) => {
   const trace = [
     '=> cgroup v1 (memory): /sys/fs/cgroup/memory/process_api/2137fe5c/container-989f981b',
     '=> cgroup v1 (pids): /sys/fs/cgroup/pids/container-989f981b',
+    '=> cgroup v1 (devices): /sys/fs/cgroup/devices/system.slice/container-989f981b',
     '=> create cgroup container-989f981b ... ok',
     '=> write 24858 to /sys/fs/cgroup/memory/process_api/2137fe5c/container-989f981b/cgroup.procs ... ok',
     '=> cgroup v2: /sys/fs/cgroup/user.slice/container-0a1b2c3d',
@@ -26,6 +27,7 @@ test('a container cgroup: its name, its place below the runtime own cgroup, the 
     [
       '=> cgroup v1 (memory): /sys/fs/cgroup/memory/…/container-<id>',
       '=> cgroup v1 (pids): /sys/fs/cgroup/pids/…/container-<id>',
+      '=> cgroup v1 (devices): /sys/fs/cgroup/devices/…/container-<id>',
       '=> create cgroup container-<id> ... ok',
       '=> write <pid> to /sys/fs/cgroup/memory/…/container-<id>/cgroup.procs ... ok',
       '=> cgroup v2: /sys/fs/cgroup/…/container-<id>',

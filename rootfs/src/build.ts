@@ -36,6 +36,13 @@ const USEFUL = [
  */
 const NETWORK_TOOLS = ['ip', 'busybox'];
 
+/**
+ * For stage 7's probes and page: util-linux's `ipcs` (System V IPC, as the container
+ * sees it) and libcap's `capsh` (names the capabilities in a mask). Taken when the
+ * host has them.
+ */
+const PRIVILEGE_TOOLS = ['ipcs', 'capsh'];
+
 /** Busybox applets that become commands of their own (links to busybox), unless the host has its own. */
 const BUSYBOX_APPLETS = ['nc', 'httpd', 'wget'];
 // #endregion
@@ -49,7 +56,7 @@ const TERMINFO_DIRS = ['/etc/terminfo', '/lib/terminfo', '/usr/share/terminfo', 
  * since) is rebuilt when a stage next uses it: bump RECIPE_VERSION when /etc changes.
  */
 const RECIPE_VERSION = 1;
-export const RECIPE = fingerprint(JSON.stringify({ RECIPE_VERSION, REQUIRED, USEFUL, BUSYBOX_APPLETS, TERMINALS }));
+export const RECIPE = fingerprint(JSON.stringify({ RECIPE_VERSION, REQUIRED, USEFUL, NETWORK_TOOLS, PRIVILEGE_TOOLS, BUSYBOX_APPLETS, TERMINALS }));
 
 /**
  * 12 hex digits that change when `text` does: FNV-1a, in two 32-bit lanes from two
@@ -126,7 +133,7 @@ function populate(tree: string): string[] {
       `this host lacks ${missing.join(', ')}, which the default root filesystem needs: install them (procps for ps, util-linux for mount), or import an image (pnpm rootfs import)`,
     );
   }
-  const programs = [...REQUIRED, ...USEFUL, ...NETWORK_TOOLS, ...BUSYBOX_APPLETS].flatMap((name) => findOnHost(name) ?? []);
+  const programs = [...REQUIRED, ...USEFUL, ...NETWORK_TOOLS, ...PRIVILEGE_TOOLS, ...BUSYBOX_APPLETS].flatMap((name) => findOnHost(name) ?? []);
   for (const program of programs) copier.file(program);
   const busybox = findOnHost('busybox');
   if (busybox !== undefined) {

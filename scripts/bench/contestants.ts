@@ -40,9 +40,10 @@ export const STAGE_ROWS: readonly StageRow[] = [
   { key: 'stage6-none', stage: '6-isolate-network', label: '--network none', args: ['--network', 'none'] },
   // A first container: it makes the bridge, the NAT table and forwarding, and removes them.
   { key: 'stage6-bridge', stage: '6-isolate-network', label: 'bridge, first container (in unshare --net)', args: [], ownNetwork: true },
-  { key: 'stage7', stage: '7-isolate-privileges', label: '', args: [] },
-  { key: 'stage8', stage: '8-isolate-terminal', label: '', args: [] },
-  { key: 'stage9', stage: '9-isolate-image', label: '', args: [] },
+  // Stages 7 on build on stage 6: --network none, so that the host's network is never touched.
+  { key: 'stage7-none', stage: '7-isolate-privileges', label: '--network none', args: ['--network', 'none'] },
+  { key: 'stage8-none', stage: '8-isolate-terminal', label: '--network none', args: ['--network', 'none'] },
+  { key: 'stage9-none', stage: '9-isolate-image', label: '--network none', args: ['--network', 'none'] },
 ].filter((row) => fs.existsSync(path.join(REPO, 'packages', row.stage, 'src', 'main.ts')));
 
 /** The stage's number and what the row adds: 'stage 6, --network none'. */

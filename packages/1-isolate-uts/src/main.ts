@@ -15,9 +15,11 @@ main(program.name, { run });
 async function run(argv: string[]): Promise<number> {
   const { command: [file, ...args] } = parseArgs(program, argv);
   requireSysAdmin(program.name);
+  // #region uts-namespace
   // Said before, not after: the command may print before it has returned.
   trace(`spawn ${file} with CLONE_NEWUTS`);
   const child = spawnInNamespaces(file, args, CLONE_NEWUTS, { stdio: 'inherit' });
+  // #endregion
   return waitForExit(child);
 }
 // #endregion

@@ -28,11 +28,13 @@ main(program.name, { run, child });
 async function run(argv: string[]): Promise<number> {
   parseArgs(program, argv);
   requireSysAdmin(program.name);
+  // #region reexec
   // Go re-executes /proc/self/exe; here "self" is node and this file (as plain JS).
   const [node, self] = selfCommand(__filename, ['child', ...argv]);
   const container = step('re-execute self as "child" with CLONE_NEWUTS|CLONE_NEWPID', () =>
     spawnInNamespaces(node, self, CLONE_NEWUTS | CLONE_NEWPID, { stdio: 'inherit' }),
   );
+  // #endregion
   return waitForExit(container);
 }
 // #endregion
@@ -42,7 +44,9 @@ function child(argv: string[]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
   requireContainerInit();
+  // #region hostname
   step('sethostname("container")', () => sethostname('container'));
+  // #endregion
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args);
 }

@@ -100,11 +100,13 @@ function child([rootfs, ...argv]: [string, ...string[]]): never {
   setTracePrefix('child');
   requireContainerInit();
   step('sethostname("container")', () => sethostname('container'));
+  // #region root
   step(`chroot("${rootfs}")`, () => chroot(rootfs));
   // The Go original called chdir(rootfs) here: the cwd stayed in the host's tree.
   step('chdir("/")', () => chdir('/'));
   step('mount("proc", "/proc", "proc")', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
   step('mount tmpfs on /dev, with null, zero, full, random, urandom, tty', () => makeDev('/dev'));
+  // #endregion
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args, containerEnvironment());
 }

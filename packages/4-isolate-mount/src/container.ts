@@ -34,6 +34,7 @@ export const NEWTEMP_SIZE = '64m';
 // #region enter
 /** Gives the calling thread a mount namespace of its own, rooted at `rootfs`. */
 export function enterContainer(rootfs: string): void {
+  // #region mount-namespace
   // The child makes its own mount namespace, not the runtime: unsharing one also gives
   // the calling thread a root and working directory of its own (CLONE_FS), for good.
   // Here that is what we want: this thread is about to become the command.
@@ -57,5 +58,6 @@ export function enterContainer(rootfs: string): void {
   step('pivot_root(".", ".")', () => pivot_root('.', '.'));
   step('umount2(".", MNT_DETACH): detach the old root', () => umount2('.', MNT_DETACH));
   step('chdir("/")', () => chdir('/'));
+  // #endregion
 }
 // #endregion

@@ -34,7 +34,9 @@ testCommonBehaviour(stage);
 testRootfsCommandLookup(stage);
 
 test('ps inside sees only the container processes; the command is PID 1', (t) => {
-  const result = runStage(stage, ['sh', '-c', 'sleep 30 & until grep -q sleep /proc/$!/comm; do :; done; ps -e -o pid=,comm=; kill $!']);
+  // At most 500 looks for sleep in /proc: a /proc that is not the container's may never show it.
+  const wait = 'i=0; until grep -q sleep /proc/$!/comm || [ $i -gt 500 ]; do i=$((i + 1)); done';
+  const result = runStage(stage, ['sh', '-c', `sleep 30 & ${wait}; ps -e -o pid=,comm=; kill $!`]);
   const processes = result.stdout.trim().split('\n').map((line) => line.trim().split(/\s+/));
   t.deepEqual(processes.map(([, comm]) => comm ?? '').sort(), ['ps', 'sh', 'sleep']);
   t.is(processes.find(([, comm]) => comm === 'sh')?.[0], '1');

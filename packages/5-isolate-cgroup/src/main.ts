@@ -54,6 +54,7 @@ async function run(argv: string[]): Promise<number> {
   const [node, self] = selfCommand(__filename, ['child', rootfs, ...argv]);
   // A runtime killed with SIGKILL cannot remove its cgroup: the next one does.
   reclaimCgroups(CGROUP_LEASES, trace);
+  // #region cgroup
   const name = `container-${randomBytes(4).toString('hex')}`;
   const cgroup = step(`create cgroup ${name}`, () => createCgroup({ name, limits, trace, lease: CGROUP_LEASES }));
   try {
@@ -76,6 +77,7 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     step(`remove cgroup ${name}`, () => cgroup.destroy());
   }
+  // #endregion
 }
 // #endregion
 
@@ -84,9 +86,11 @@ function child([rootfs, ...argv]: [string, ...string[]]): never {
   const { command: [file, ...args] } = parseArgs(program, argv);
   setTracePrefix('child');
   requireContainerInit();
+  // #region join
   // Only the runtime can remove the cgroup: should it be killed, the container goes too.
   step('prctl(PR_SET_PDEATHSIG, SIGKILL): die with the runtime', () => setParentDeathSignal(SIGKILL));
   step('wait until the runtime has put this process in the cgroup', () => waitForRuntime(program.name));
+  // #endregion
   enterContainer(rootfs);
   trace(`exec ${file}: it becomes PID 1`);
   return exec(file, args, containerEnvironment());

@@ -120,6 +120,24 @@ test('v1: only memory is made when no pids or cpu limit is asked for', (t) => {
   t.false(fs.existsSync(path.join(root, 'pids/c')));
 });
 
+test('v1: alsoIn puts the container in more hierarchies, with no limit written there; pathOf names each directory', (t) => {
+  const root = fakeTree(t, { 'memory/cgroup.procs': '', 'devices/system.slice/cgroup.procs': '' });
+  const { files, removed } = imitateCgroupfs();
+  const selfCgroup = '4:memory:/\n7:devices:/system.slice\n';
+  const cgroup = createCgroup({ name: 'c8', limits: { memory: 1 << 20 }, root, layout: 'v1', selfCgroup, files, alsoIn: ['devices'] });
+  const devices = path.join(root, 'devices/system.slice/c8');
+  t.deepEqual(cgroup.paths, [path.join(root, 'memory/c8'), devices]);
+  t.is(cgroup.pathOf('devices'), devices);
+  t.is(cgroup.pathOf('pids'), undefined, 'no pids limit: no directory there');
+  t.deepEqual(fs.readdirSync(devices), ['cgroup.procs'], 'nothing written but what mkdir brought');
+  cgroup.add(4242);
+  t.is(read(root, 'devices/system.slice/c8/cgroup.procs'), '4242');
+  fs.writeFileSync(path.join(devices, 'cgroup.procs'), '');
+  fs.writeFileSync(path.join(root, 'memory/c8/cgroup.procs'), '');
+  cgroup.destroy();
+  t.deepEqual(removed.map(({ dir }) => dir), [devices, path.join(root, 'memory/c8')]);
+});
+
 const v2Controllers = 'cpuset cpu io memory hugetlb pids rdma misc\n';
 
 test('v2: below the runtime own cgroup when that one can delegate', (t) => {
@@ -139,6 +157,7 @@ test('v2: below the runtime own cgroup when that one can delegate', (t) => {
     files: imitateCgroupfs().files,
   });
   t.deepEqual(cgroup.paths, [path.join(root, 'runtime/container-3')]);
+  t.is(cgroup.pathOf('memory'), cgroup.pathOf('devices'), 'one directory for every controller');
   t.is(read(root, 'runtime/container-3/memory.max'), String(256 * 1024 ** 2));
   t.is(read(root, 'runtime/container-3/pids.max'), '100');
   t.is(read(root, 'runtime/container-3/cpu.max'), '150000 100000');

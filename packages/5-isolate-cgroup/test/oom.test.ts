@@ -9,6 +9,7 @@ function cgroupWith(events: MemoryEvents[]): Cgroup {
     version: 2,
     paths: [],
     create() {},
+    pathOf: () => undefined,
     add() {},
     touch() {},
     destroy() {},

@@ -5,6 +5,8 @@
 // such file: a small eBPF program attached to the cgroup answers instead.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Cgroup } from '5-isolate-cgroup/cgroup';
+import { step } from '@samples/runtime';
 import {
   BPF_ALU64,
   BPF_AND,
@@ -196,3 +198,22 @@ export function attachDeviceProgram(dir: string, rules: readonly DeviceRule[] = 
     fs.closeSync(progFd);
   }
 }
+
+// #region restrict
+/**
+ * Puts the rules on the container's cgroup before any process is in it, so that they
+ * bind from the child's first open: on v1 in its devices directory (make the cgroup
+ * with `alsoIn: ['devices']`), on v2 as a program attached to its one directory.
+ */
+export function restrictDevices(cgroup: Cgroup, rules: readonly DeviceRule[] = DEFAULT_DEVICE_RULES): void {
+  const dir = cgroup.pathOf('devices');
+  if (dir === undefined) throw new Error("restrictDevices: the cgroup has no devices directory: create it with alsoIn: ['devices']");
+  if (cgroup.version === 1) {
+    step(`device rules: "a" to devices.deny, then ${rules.length} rules to devices.allow`, () => writeV1DeviceRules(dir, rules));
+  } else {
+    step(`device rules: an eBPF program of ${rules.length} rules, attached to the cgroup (BPF_PROG_LOAD, BPF_PROG_ATTACH)`, () =>
+      attachDeviceProgram(dir, rules),
+    );
+  }
+}
+// #endregion

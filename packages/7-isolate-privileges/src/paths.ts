@@ -92,16 +92,24 @@ export function remountRootReadOnly(): void {
   mount('', '/', '', MS_REMOUNT | MS_BIND | MS_RDONLY);
 }
 
+/** How a stage runs one step: its `step(description, action)`, which --verbose prints. */
+type Step = (description: string, action: () => void) => void;
+
 /**
  * All of it, in order: /sys first (the masks under /sys go on it), then each masked
  * and read-only path. Runs after pivot_root, with the container's /proc and /dev
  * (whose /dev/null the masks bind) mounted; needs CAP_SYS_ADMIN, so before the
  * capabilities are cut. Returns what became of each path.
  */
-export function protectKernelPaths(): Map<string, PathOutcome> {
-  mountSysReadOnly();
+export function protectKernelPaths(step: Step = (_, action) => action()): Map<string, PathOutcome> {
   const outcomes = new Map<string, PathOutcome>();
-  for (const path of [...MASKED_PATHS, ...thermalThrottlePaths()]) outcomes.set(path, maskPath(path));
-  for (const path of READONLY_PATHS) outcomes.set(path, readonlyPath(path));
+  step('mount sysfs read-only on /sys', mountSysReadOnly);
+  // Which paths a kernel has differs from one to the next: the trace names the lists.
+  step("mask runc's paths of /proc and /sys (/dev/null over files, an empty read-only tmpfs over folders)", () => {
+    for (const path of [...MASKED_PATHS, ...thermalThrottlePaths()]) outcomes.set(path, maskPath(path));
+  });
+  step(`make ${READONLY_PATHS.join(', ')} read-only (those this kernel has)`, () => {
+    for (const path of READONLY_PATHS) outcomes.set(path, readonlyPath(path));
+  });
   return outcomes;
 }

@@ -13,7 +13,8 @@
 //                        the main thread's capabilities only
 //   5. capset            cuts effective and permitted (can only shrink them)
 //   6. no_new_privs      lets a thread without CAP_SYS_ADMIN install a seccomp filter
-//   7. seccomp           last: it refuses calls the steps above make (mount, unshare...)
+//   7. seccomp           last: it refuses calls the steps above make (mount, unshare...);
+//                        without no_new_privs, first (see stepsFor)
 //   8. execve            the command gets the calling thread's sets, flag and filter
 //
 // Capabilities, no_new_privs and the filter belong to a thread, not the process: all
@@ -117,13 +118,26 @@ export const PRIVILEGE_STEPS: readonly PrivilegeStep[] = [
 // #endregion
 
 /**
+ * The steps for `plan`, in the order they must run. Without no_new_privs a thread may
+ * install a filter only while it holds CAP_SYS_ADMIN: the filter then goes in right
+ * after the limits, before any capability is cut, as runc does. It refuses none of the
+ * calls the later steps make (prctl, setgroups, setgid, setuid, capset, execve).
+ */
+export function stepsFor(plan: PrivilegePlan): readonly PrivilegeStep[] {
+  if (plan.noNewPrivs || plan.seccomp === undefined) return PRIVILEGE_STEPS;
+  const [limits, ...rest] = PRIVILEGE_STEPS;
+  const filter = rest.filter(({ name }) => name === 'seccomp');
+  return [limits!, ...filter, ...rest.filter(({ name }) => name !== 'seccomp')];
+}
+
+/**
  * Runs the steps the plan has, in order, each through `step` (the stage's
  * `step(description, action)`, which prints it with --verbose).
  */
 export function dropPrivileges(
   plan: PrivilegePlan,
   step: (description: string, action: () => void) => void = (_, action) => action(),
-  steps: readonly PrivilegeStep[] = PRIVILEGE_STEPS,
+  steps: readonly PrivilegeStep[] = stepsFor(plan),
 ): void {
   for (const { describe, run } of steps) {
     const description = describe(plan);

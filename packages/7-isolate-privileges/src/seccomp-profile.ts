@@ -11,6 +11,7 @@
 // table follows Docker, and says so. Calls the kernel no longer implements
 // (create_module, query_module, get_kernel_syms, nfsservctl, _sysctl...) are left out:
 // they fail with ENOSYS anyway.
+import fs from 'node:fs';
 import {
   AUDIT_ARCH_AARCH64,
   AUDIT_ARCH_X86_64,
@@ -31,6 +32,7 @@ import {
   SeccompData,
   __X32_SYSCALL_BIT,
 } from '@samples/syscalls';
+import { CliError } from '@samples/runtime';
 
 const EPERM = 1;
 const ENOSYS = 38;
@@ -122,7 +124,9 @@ export const refusals: readonly Refusal[] = [
   // Files and other processes. Not here, as in Docker: ptrace, process_vm_readv and
   // process_vm_writev, which Docker allows on kernels since 4.8 (4.8 closed the way
   // around seccomp through ptrace); a stricter profile would refuse them without CAP_SYS_PTRACE.
-  { syscall: 'open_by_handle_at', x86_64: 304, aarch64: 265, reason: 'opens any file of a filesystem by its handle, outside the container\'s root too', unless: ['CAP_DAC_READ_SEARCH'] },
+  // Stricter than Docker, which lets CAP_DAC_READ_SEARCH lift this one: a capability
+  // given back for reading past file permissions must not also reopen the host's files.
+  { syscall: 'open_by_handle_at', x86_64: 304, aarch64: 265, reason: 'opens any file of a filesystem by its handle, outside the container\'s root too (whatever the capabilities: Docker lifts it with CAP_DAC_READ_SEARCH)' },
   { syscall: 'kcmp', x86_64: 312, aarch64: 272, reason: 'compares other processes\' kernel objects', unless: ['CAP_SYS_PTRACE'] },
   { syscall: 'pidfd_getfd', x86_64: 438, aarch64: 438, reason: 'takes another process\'s file descriptors', unless: ['CAP_SYS_PTRACE'] },
   { syscall: 'process_madvise', x86_64: 440, aarch64: 440, reason: 'advises on another process\'s memory', unless: ['CAP_SYS_PTRACE'] },
@@ -151,6 +155,19 @@ export function nativeArchitecture(): Architecture {
   if (process.arch === 'x64') return 'x86_64';
   if (process.arch === 'arm64') return 'aarch64';
   throw new Error(`no seccomp profile for ${process.arch}: only x86_64 and aarch64 have syscall numbers here`);
+}
+
+/**
+ * Refuses to go on, in one line, on a kernel without seccomp filters
+ * (CONFIG_SECCOMP_FILTER), before anything is made: a container that silently ran
+ * without its filter would be worse than none at all. The kernel lists the filters'
+ * actions in `actionsFile` when it has them (and sysctls, which every distribution's has).
+ */
+export function requireSeccompFilters(actionsFile = '/proc/sys/kernel/seccomp/actions_avail'): void {
+  if (fs.existsSync(actionsFile)) return;
+  throw new CliError(
+    `this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER; no ${actionsFile}): use a kernel with them, or run with --security-opt seccomp=unconfined to go without`,
+  );
 }
 
 const AUDIT_ARCH: Record<Architecture, number> = { x86_64: AUDIT_ARCH_X86_64, aarch64: AUDIT_ARCH_AARCH64 };

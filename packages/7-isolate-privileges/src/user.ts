@@ -1,6 +1,8 @@
 // --user: who the command runs as. Names are looked up in the image's own /etc/passwd
 // and /etc/group (the host's may not have them, or give them other numbers), as
 // Docker and runc do (moby/sys/user GetExecUser).
+import fs from 'node:fs';
+import path from 'node:path';
 import { CliError, ExitStatus } from '@samples/runtime';
 import { setgid, setgroups, setuid } from '@samples/syscalls';
 
@@ -91,6 +93,25 @@ export function resolveUser(spec: string, passwd: string, group: string, origin:
   return { uid, gid: named?.gid ?? Number(groupPart), groups: [], home };
 }
 // #endregion
+
+/**
+ * resolveUser with the image's own /etc/passwd and /etc/group, found under `root`: the
+ * root filesystem's folder for the runtime, which checks a name before anything
+ * exists, and "/" for the child after pivot_root, which looks it up again where the
+ * files are the container's (a symlink in the image points into the image there).
+ * A file the image lacks reads as empty: numbers still work, names do not.
+ */
+export function resolveUserIn(root: string, spec: string, origin: UserOrigin = USER_OPTION): ContainerUser {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(path.join(root, file), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw error;
+    }
+  };
+  return resolveUser(spec, read('etc/passwd'), read('etc/group'), origin);
+}
 
 // #region switch
 /**

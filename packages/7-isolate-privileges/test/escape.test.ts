@@ -1,7 +1,10 @@
 // The open_by_handle_at escape ("shocker"): from inside a pivot_rooted container, read
 // a file of the host that the test made beside the root filesystem, by its handle.
-// It works in stage 5 (every capability); stage 7 refuses it twice over: the
-// capability it needs is gone, and the filter refuses the call.
+// It works in stage 6 (every capability); stage 7 refuses it twice over: the
+// capability it needs is gone, and the filter refuses the call. Each layer is shown
+// alone: the stage without its filter (the capability refuses), and, since the stage's
+// filter lets the call through once the capability is given back (as Docker's does),
+// its default filter applied with the capability kept (fixtures/contain.ts).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,10 +12,10 @@ import { spawnSync } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
 import { canCompileStatic, isRoot, rootTest, runStage, testIf } from '@samples/testing';
-import { compileInto, contain } from './helpers';
+import { compileInto, contain, stage, stage6 } from './helpers';
 
 const rootfs = isRoot ? resolveRootfs(undefined, { quiet: true }) : '';
-const stage5 = path.join(__dirname, '..', '..', '5-isolate-cgroup');
+const READ_REFUSED = 'open_by_handle_at: Operation not permitted\n';
 const escapeTest = testIf(canCompileStatic(), 'needs cc and a static libc: apt-get install gcc libc6-dev', rootTest);
 
 /**
@@ -31,29 +34,45 @@ function prepare(t: ExecutionContext): { program: string; handle: string; secret
   return { program: `/tmp/${path.basename(program)}`, handle, secret };
 }
 
-escapeTest('stage 5: the container reads the host file by its handle', (t) => {
+escapeTest('stage 6: the container reads the host file by its handle', (t) => {
   const { program, handle, secret } = prepare(t);
-  const result = runStage(stage5, [program, 'read', handle]);
+  const result = runStage(stage6, ['--network', 'none', program, 'read', handle]);
   t.is(result.stdout, secret);
 });
 
 escapeTest('stage 7: refused (capability and filter)', (t) => {
   const { program, handle } = prepare(t);
-  const result = contain({ rootfs, privileges: {} }, [program, 'read', handle]);
+  const result = runStage(stage, ['--network', 'none', program, 'read', handle]);
   t.is(result.stdout, '');
-  t.is(result.stderr, 'open_by_handle_at: Operation not permitted\n');
+  t.is(result.stderr, READ_REFUSED);
+  t.is(result.status, 1);
 });
 
-escapeTest('stage 7 without the filter: refused by the missing CAP_DAC_READ_SEARCH alone', (t) => {
+escapeTest('stage 7 with --security-opt seccomp=unconfined: refused by the missing CAP_DAC_READ_SEARCH alone', (t) => {
   const { program, handle } = prepare(t);
-  const result = contain({ rootfs, privileges: { seccomp: false } }, [program, 'read', handle]);
-  t.is(result.stderr, 'open_by_handle_at: Operation not permitted\n');
+  const result = runStage(stage, ['--network', 'none', '--security-opt', 'seccomp=unconfined', program, 'read', handle]);
+  t.is(result.stdout, '');
+  t.is(result.stderr, READ_REFUSED);
 });
 
-escapeTest('stage 7 with CAP_DAC_READ_SEARCH given back: refused by the filter alone; without the filter it works', (t) => {
+escapeTest('stage 7 with --cap-add DAC_READ_SEARCH: refused by the filter alone (Docker would let the capability lift it)', (t) => {
+  const { program, handle } = prepare(t);
+  const result = runStage(stage, ['--network', 'none', '--cap-add', 'DAC_READ_SEARCH', program, 'read', handle]);
+  t.is(result.stdout, '');
+  t.is(result.stderr, READ_REFUSED);
+});
+
+escapeTest('stage 7 with both lifted, the capability given back and no filter: the escape works again', (t) => {
+  const { program, handle, secret } = prepare(t);
+  const args = ['--network', 'none', '--cap-add', 'DAC_READ_SEARCH', '--security-opt', 'seccomp=unconfined', program, 'read', handle];
+  t.is(runStage(stage, args).stdout, secret, 'the capability is all the kernel asks for');
+});
+
+escapeTest("stage 7's default filter, with CAP_DAC_READ_SEARCH kept: refused by the filter alone; without the filter it works", (t) => {
   const { program, handle, secret } = prepare(t);
   const filtered = contain({ rootfs, privileges: { capAdd: ['CAP_DAC_READ_SEARCH'], seccomp: 'default' } }, [program, 'read', handle]);
-  t.is(filtered.stderr, 'open_by_handle_at: Operation not permitted\n');
+  t.is(filtered.stdout, '');
+  t.is(filtered.stderr, READ_REFUSED);
   const unfiltered = contain({ rootfs, privileges: { capAdd: ['CAP_DAC_READ_SEARCH'], seccomp: false } }, [program, 'read', handle]);
-  t.is(unfiltered.stdout, secret, 'the capability is all the kernel asks for');
+  t.is(unfiltered.stdout, secret);
 });

@@ -11,6 +11,9 @@ import { cgroupfs, parseProcCgroup, removeDirectory } from '5-isolate-cgroup/cgr
 import type { Setup } from './fixtures/contain';
 
 export const fixtures = path.join(__dirname, 'fixtures');
+/** The stage, and the one before it, for the probes that must pass there. */
+export const stage = path.join(__dirname, '..');
+export const stage6 = path.join(__dirname, '..', '..', '6-isolate-network');
 
 export interface Result {
   readonly status: number | null;
@@ -73,4 +76,10 @@ export function ownCgroup(controller: string): string {
   );
   if (own === undefined) throw new Error(`no ${controller || 'cgroup v2'} hierarchy in /proc/self/cgroup`);
   return own.path;
+}
+
+/** A block device of this machine (its major:minor), to make a node of and try to open; undefined where there is none. */
+export function someBlockDevice(): [number, number] | undefined {
+  const [first] = fs.readdirSync('/sys/dev/block').sort();
+  return first === undefined ? undefined : (first.split(':').map(Number) as [number, number]);
 }

@@ -83,6 +83,7 @@ function createCold(options: CgroupOptions): Cgroup {
     selfCgroup: options.selfCgroup ?? fs.readFileSync('/proc/self/cgroup', 'utf8'),
     trace: options.trace ?? (() => {}),
     files: options.files ?? cgroupfs,
+    alsoIn: options.alsoIn ?? [],
   };
   const cgroup = layout === 'v2' ? newV2(settings) : newV1(settings);
   const { lease } = options;

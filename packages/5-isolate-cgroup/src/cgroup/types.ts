@@ -24,6 +24,11 @@ export interface Cgroup {
   readonly paths: readonly string[];
   /** Makes the directories and writes the limits into them. */
   create(): void;
+  /**
+   * The container's directory for `controller`: on v1 the one in that controller's
+   * hierarchy (undefined when none was made there), on v2 the one directory.
+   */
+  pathOf(controller: string): string | undefined;
   /** Moves a process (and its future children) into the cgroup. */
   add(pid: number): void;
   /**
@@ -64,6 +69,12 @@ export interface CgroupOptions {
   /** Says where the cgroup went and why, for --verbose. */
   readonly trace?: (message: string) => void;
   readonly files?: CgroupFiles;
+  /**
+   * cgroup v1: more hierarchies to put the container in, though no limit is written
+   * there (stage 7's `devices`, whose rules it writes itself). v2 has one directory,
+   * whatever the controllers.
+   */
+  readonly alsoIn?: readonly string[];
   /**
    * The kind of lease to hold on the cgroup's directories (see @samples/runtime's
    * leases), taken before they are made and given back once they are removed, so that

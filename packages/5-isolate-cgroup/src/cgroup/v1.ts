@@ -20,7 +20,7 @@ export const V1 = {
 } as const;
 // #endregion
 
-export function newV1({ name, limits, root, selfCgroup, trace, files }: Settings): Cgroup {
+export function newV1({ name, limits, root, selfCgroup, trace, files, alsoIn }: Settings): Cgroup {
   const own = parseProcCgroup(selfCgroup);
   // Below this runtime's own cgroup in each hierarchy, so that limits on the caller still bind.
   const dirOf = (controller: string) => {
@@ -33,6 +33,7 @@ export function newV1({ name, limits, root, selfCgroup, trace, files }: Settings
   const controllers = [{ controller: 'memory', dir: memory }];
   if (limits.pids !== undefined) controllers.push({ controller: 'pids', dir: pids });
   if (limits.cpus !== undefined) controllers.push({ controller: 'cpu', dir: cpu });
+  for (const controller of alsoIn) controllers.push({ controller, dir: dirOf(controller) });
 
   const made: string[] = [];
   let limitReached = 0;
@@ -59,6 +60,7 @@ export function newV1({ name, limits, root, selfCgroup, trace, files }: Settings
         throw error;
       }
     },
+    pathOf: (controller) => controllers.find((entry) => entry.controller === controller)?.dir,
     add(pid) {
       for (const dir of made) files.write(path.join(dir, V1.PROCS), String(pid));
     },

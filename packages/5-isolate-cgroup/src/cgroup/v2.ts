@@ -48,6 +48,7 @@ export function newV2({ name, limits, root, selfCgroup, trace, files }: Settings
         throw error;
       }
     },
+    pathOf: () => dir,
     add(pid) {
       files.write(path.join(dir, V2.PROCS), String(pid));
     },

@@ -50,6 +50,7 @@ export function connectContainer(netlink: NetlinkSocket, pid: number, options: V
   const { hostEnd, bridgeIndex } = options;
   const netns = fs.openSync(`/proc/${pid}/ns/net`, 'r');
   try {
+    // #region veth-pair
     step(`create veth pair ${hostEnd} (up, a port of the bridge) and ${CONTAINER_INTERFACE} (in the container) (RTM_NEWLINK)`, () => {
       try {
         newLink(netlink, { name: hostEnd, kind: 'veth', up: true, master: bridgeIndex, peer: { name: CONTAINER_INTERFACE, netnsFd: netns } });
@@ -57,6 +58,7 @@ export function connectContainer(netlink: NetlinkSocket, pid: number, options: V
         throw unsupported(error, 'veth', 'CONFIG_VETH');
       }
     });
+    // #endregion
   } finally {
     fs.closeSync(netns);
   }
@@ -73,6 +75,7 @@ function configureInside(pid: number, { address, prefixLength, gateway }: VethOp
     openNetlinkIn(pid),
   );
   try {
+    // #region inside
     // A veth cannot be created up: the kernel sets the peer up before the pair is linked.
     step(`bring up lo and ${CONTAINER_INTERFACE} in the container (RTM_NEWLINK)`, () => {
       setLinkUp(inside, 'lo');
@@ -81,6 +84,7 @@ function configureInside(pid: number, { address, prefixLength, gateway }: VethOp
     const index = getLink(inside, CONTAINER_INTERFACE).index;
     step(`add ${address}/${prefixLength} to ${CONTAINER_INTERFACE} (RTM_NEWADDR)`, () => addAddress(inside, index, address, prefixLength));
     step(`add a default route via ${gateway} (RTM_NEWROUTE)`, () => addRoute(inside, { gateway, outputIndex: index }));
+    // #endregion
   } finally {
     inside.close();
   }
