@@ -189,7 +189,13 @@ function checkCgroups() {
 function checkNode() {
   const version = process.versions.node;
   if (!atLeast(version, [20])) return result('FAIL', 'Node ' + version + ': too old', 'install Node 20 or newer: https://nodejs.org, or your distribution\'s nodejs package');
-  if (!atLeast(version, [20, 19])) return result('warn', 'Node ' + version + ': the stages run; `pnpm test` needs 20.19 or newer (ava)', 'update Node to 20.19 or newer');
+  // ava 7's own range (^20.19 || ^22.20 || ^24.12 || >=25): a release line's early versions lack what it uses.
+  const major = numbers(version)[0] || 0;
+  const forTests = major === 20 ? [20, 19] : major === 22 ? [22, 20] : major === 24 ? [24, 12] : major >= 25 ? [25] : undefined;
+  if (forTests === undefined || !atLeast(version, forTests)) {
+    const wanted = forTests === undefined ? '22.20 or 24.12 or newer' : forTests.join('.') + ' or newer';
+    return result('warn', 'Node ' + version + ': the stages run; `pnpm test` needs ' + wanted + ' (ava)', 'update Node to ' + wanted);
+  }
   return result('ok', 'Node ' + version);
 }
 

@@ -8,6 +8,13 @@ import { Header, type HeaderData, Pax } from 'tar';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'none';
 
+/**
+ * The size of the chunks read from an image or a tarball, and inflated from gzip: the
+ * extraction (untar.ts) runs between two chunks, and fewer, larger ones cost less
+ * (64 KiB ones: +40% on a Debian tree).
+ */
+export const CHUNK = 1 << 20;
+
 /** Tells compressions apart by their first bytes. */
 export function compressionOf(head: Buffer): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
@@ -66,7 +73,7 @@ export function folderSource(dir: string): ImageSource {
     },
     size: (name) => fs.statSync(where(name)!).size,
     head: (name, length) => readHead(where(name)!, length),
-    stream: (name) => fs.createReadStream(where(name)!),
+    stream: (name) => fs.createReadStream(where(name)!, { highWaterMark: CHUNK }),
   };
 }
 
@@ -113,7 +120,9 @@ export function tarSource(file: string): TarSource {
     stream: (name) => {
       const { offset, size } = found(name);
       // end is inclusive; an empty member must still give an empty stream.
-      return size === 0 ? fs.createReadStream(file, { start: 1, end: 0 }) : fs.createReadStream(file, { start: offset, end: offset + size - 1 });
+      return size === 0
+        ? fs.createReadStream(file, { start: 1, end: 0 })
+        : fs.createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: CHUNK });
     },
   };
 }

@@ -183,8 +183,8 @@ export function finishTree(partial: string, target: string, marker: Marker, repl
 }
 
 /**
- * Removes a tree that failed to be made. It is renamed first: node-tar may still have
- * writes in flight, and they fail once their folder is gone rather than re-create it.
+ * Removes a tree that failed to be made. It is renamed first, so that it never looks
+ * complete, and nothing that might still write into it re-creates it.
  */
 export function discardTree(partial: string): void {
   const trash = partial.replace(/\.partial-(\d+)$/, '.discarded-$1');

@@ -1,7 +1,8 @@
 // Real images: a root filesystem imported from a tarball (`docker export`, an Alpine
-// minirootfs, a tar of a debootstrap tree), with node-tar doing the tar and gzip work
-// and xz-decompress (WebAssembly, no native addon) the xz. A layered image (an OCI
-// layout, `docker save`) is told apart here and handed to oci.ts.
+// minirootfs, a tar of a debootstrap tree), with our own extractor (untar.ts, through
+// unpack.ts) doing the tar, Node's zlib the gzip and xz-decompress (WebAssembly, no
+// native addon) the xz. A layered image (an OCI layout, `docker save`) is told apart
+// here and handed to oci.ts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +12,11 @@ import zlib from 'node:zlib';
 import { CliError, ExitStatus, formatBytes } from '@samples/runtime';
 import { Parser } from 'tar';
 import { XzReadableStream } from 'xz-decompress';
-import { type Compression, type ImageSource, NotATar, type TarSource, compressionOf, folderSource, isImageLayout, looksLikeImage, readHead, tarSource } from './archive';
+import { CHUNK, type Compression, type ImageSource, NotATar, type TarSource, compressionOf, folderSource, isImageLayout, looksLikeImage, readHead, tarSource } from './archive';
 import { discardTree, fileFailure, finishTree, imagesDir, isValidName, layersDir, makeTopFolders, startTree } from './images';
 import { type ImportedImage, importImage } from './oci';
 import { Interruption, RefusedEntry, type Unpacked, cutShort, unpack } from './unpack';
+import { TarFormatError } from './untar';
 import { BadWhiteout } from './whiteouts';
 
 export interface ImportResult {
@@ -162,8 +164,10 @@ function decompressed(compression: Compression, input: Readable, onError: (error
     );
   }
   if (compression === 'gzip') {
-    // Node's zlib, not node-tar's own gunzip, which takes a stream cut short for a whole one.
-    return input.pipe(zlib.createGunzip()).on('error', (error: NodeJS.ErrnoException) =>
+    // Node's zlib, not node-tar's own gunzip, which takes a stream cut short for a whole
+    // one. It inflates in the thread pool, beside the extraction on the main thread (as
+    // GNU tar runs gzip beside it), in chunks as large as the file's.
+    return input.pipe(zlib.createGunzip({ chunkSize: CHUNK })).on('error', (error: NodeJS.ErrnoException) =>
       onError(new DecompressionError(error.code === 'Z_BUF_ERROR')),
     );
   }
@@ -254,7 +258,7 @@ function extract(
     stream.destroy();
     stopUnpack?.(error);
   };
-  const input = fs.createReadStream(file).on('error', fail);
+  const input = fs.createReadStream(file, { highWaterMark: CHUNK }).on('error', fail);
   input.on('data', () => progress.update(input.bytesRead));
   const stream = decompressed(compression, input, fail);
   return unpack(stream, tree, file, {
@@ -263,9 +267,6 @@ function extract(
       onStart(fail);
     },
     onEnd: () => progress.end(),
-  }).then((unpacked) => {
-    unpacked.modes.restore(tree);
-    return unpacked;
   });
 }
 
@@ -304,8 +305,9 @@ function describeImportFailure(error: unknown, file: string): CliError {
   if (error instanceof RefusedEntry) return new CliError(`${file}: ${error.message}`);
   if (error instanceof BadWhiteout) return new CliError(`${file}: ${error.message}; nothing was imported`);
   if (error instanceof DecompressionError) return error.truncated ? cutShort(file) : notATarball(file);
+  if (error instanceof TarFormatError) return notATarball(file);
   const { code, syscall, tarCode, message } = error as NodeJS.ErrnoException & { tarCode?: string };
-  // node-tar's words for a damaged tar, zlib's for damaged gzip.
+  // node-tar's words for a damaged tar (its Parser reads a compressed tarball's first names), zlib's for damaged gzip.
   if (tarCode === 'TAR_BAD_ARCHIVE' || tarCode === 'TAR_ENTRY_INVALID' || code?.startsWith('Z_')) {
     return /truncated|unexpected end/i.test(message) ? cutShort(file) : notATarball(file);
   }

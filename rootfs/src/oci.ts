@@ -5,8 +5,9 @@
 //
 // The steps: find the manifest for this machine's architecture; read its config; then
 // each layer, bottom first, is streamed from the file, through sha256 (the blob's
-// digest), a decompressor, sha256 again (the DiffID the config lists), into node-tar,
-// which extracts it into a folder of its own, whiteouts turned into overlayfs's own.
+// digest), a decompressor, sha256 again (the DiffID the config lists), into the
+// extractor (unpack.ts), which makes it a folder of its own, whiteouts turned into
+// overlayfs's own.
 // A layer already stored (same DiffID) is not read at all. Layers are renamed into the
 // store only once every one of them matched its digests; on any failure nothing is left.
 import crypto from 'node:crypto';
@@ -15,9 +16,10 @@ import path from 'node:path';
 import { PassThrough, type Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { CliError } from '@samples/runtime';
-import { type ImageSource, compressionOf, safeName } from './archive';
+import { CHUNK, type ImageSource, compressionOf, safeName } from './archive';
 import { type ImageConfig, type ImageRecord, discardTree, finishTree, startTree } from './images';
 import { type Interruption, unpack } from './unpack';
+import { TarFormatError } from './untar';
 import { isLayerDigest, layerFolder, storedLayer } from './layers';
 
 export interface ImportedImage {
@@ -305,7 +307,7 @@ function parse(source: ImageSource, data: Buffer, what: string): unknown {
 // #region layer
 /**
  * Streams one layer into `partial`/diff: blob bytes -> sha256 -> decompress -> sha256 ->
- * node-tar. The digests are known only once the last byte went through: a mismatch then
+ * the extractor. The digests are known only once the last byte went through: a mismatch then
  * fails the import, and the caller drops the folder.
  */
 async function extractLayer(source: ImageSource, layer: LayerSource, partial: string, label: string, interruption: Interruption) {
@@ -339,11 +341,11 @@ async function extractLayer(source: ImageSource, layer: LayerSource, partial: st
     await flowed;
   } catch (error) {
     stopAll(error as Error);
-    const { code, tarCode } = error as NodeJS.ErrnoException & { tarCode?: string };
+    const { code } = error as NodeJS.ErrnoException;
     const what = layer.blob?.digest ?? layer.name;
-    // zlib's words for damaged compressed data, node-tar's for a damaged tar.
+    // zlib's words for damaged compressed data.
     if (code?.startsWith('Z_')) throw damaged(source, `layer ${what} is not valid ${compression} data`);
-    if (tarCode === 'TAR_BAD_ARCHIVE' || tarCode === 'TAR_ENTRY_INVALID') throw damaged(source, `layer ${what} is not a valid tar`);
+    if (error instanceof TarFormatError) throw damaged(source, `layer ${what} is not a valid tar`);
     throw error;
   }
   if (layer.blob !== undefined) {
@@ -352,7 +354,6 @@ async function extractLayer(source: ImageSource, layer: LayerSource, partial: st
   }
   if (diff.digest() !== layer.diffId) throw mismatch(source, 'a layer, uncompressed,', layer.diffId, diff.digest());
   unpacked.whiteouts.apply(tree);
-  unpacked.modes.restore(tree);
   return unpacked;
 }
 
@@ -361,7 +362,7 @@ function decompressor(source: ImageSource, layer: LayerSource, compression: stri
   const digest = layer.blob?.digest ?? layer.name;
   switch (compression) {
     case 'gzip':
-      return [zlib.createGunzip()];
+      return [zlib.createGunzip({ chunkSize: CHUNK })];
     case 'zstd': {
       // zlib has zstd from Node 22.15 and 23.8 on; this project runs on Node 20 too.
       const createZstdDecompress = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;

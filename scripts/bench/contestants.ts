@@ -1,7 +1,8 @@
-// What is compared: our stage 5 started three ways, the reference runtimes the machine
-// has, and two baselines. Each does the same work: /bin/true as PID 1 of new PID, UTS
-// and mount namespaces, in the project's default root filesystem (the OCI runtimes
-// and our stage also in a memory cgroup of 256 MiB).
+// What is compared: our stage 5 started four ways, the later stages from their bundles,
+// the floor of our design, the reference runtimes the machine has, and two baselines.
+// Each does the same work: /bin/true as PID 1 of new PID, UTS and mount namespaces, in
+// the project's default root filesystem (the OCI runtimes and our stages also in a
+// memory cgroup of 256 MiB).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,11 +14,42 @@ import type { Command } from './measure';
 export const REPO = path.resolve(__dirname, '..', '..');
 export const STAGE = 'packages/5-isolate-cgroup';
 export const STAGE_DIR = path.join(REPO, STAGE);
-/** Stage 6: stage 5 plus a network namespace, measured beside it. */
-export const NETWORK_STAGE_DIR = path.join(REPO, 'packages/6-isolate-network');
-/** Stage 7: stage 6 plus the privileges dropped (capabilities, seccomp, masks, device rules). */
-export const PRIVILEGES_STAGE_DIR = path.join(REPO, 'packages/7-isolate-privileges');
 export const MEMORY_LIMIT = 256 * 1024 * 1024;
+
+/** A stage measured from its bundle (`node main.cjs run ARGS /bin/true`), with its step costs traced. */
+export interface StageRow {
+  /** A short key: 'stage6-none'. */
+  readonly key: string;
+  /** Its package folder, under packages/. */
+  readonly stage: string;
+  /** What the row adds to the stage's name in the tables. */
+  readonly label: string;
+  /** Options before the command. */
+  readonly args: readonly string[];
+  /** Run inside `unshare --net`: a network namespace of the bench's own, so that the host's network is never touched. */
+  readonly ownNetwork?: boolean;
+}
+
+/**
+ * Stage 5 and every Part 2 stage after it, one line each: a stage appears in the bench
+ * once its src/main.ts exists. A stage whose container needs options to run /bin/true
+ * gives them here.
+ */
+export const STAGE_ROWS: readonly StageRow[] = [
+  { key: 'stage5-bundle', stage: '5-isolate-cgroup', label: '', args: [] },
+  { key: 'stage6-none', stage: '6-isolate-network', label: '--network none', args: ['--network', 'none'] },
+  // A first container: it makes the bridge, the NAT table and forwarding, and removes them.
+  { key: 'stage6-bridge', stage: '6-isolate-network', label: 'bridge, first container (in unshare --net)', args: [], ownNetwork: true },
+  // Stages 7 on build on stage 6: --network none, so that the host's network is never touched.
+  { key: 'stage7-none', stage: '7-isolate-privileges', label: '--network none', args: ['--network', 'none'] },
+  { key: 'stage8-none', stage: '8-isolate-terminal', label: '--network none', args: ['--network', 'none'] },
+  { key: 'stage9-none', stage: '9-isolate-image', label: '--network none', args: ['--network', 'none'] },
+].filter((row) => fs.existsSync(path.join(REPO, 'packages', row.stage, 'src', 'main.ts')));
+
+/** The stage's number and what the row adds: 'stage 6, --network none'. */
+export function stageLabel(row: StageRow): string {
+  return `stage ${row.stage.split('-')[0]}${row.label ? `, ${row.label}` : ''}`;
+}
 
 export interface Contestant {
   /** A short key: 'runc', 'stage5-bundle'. */
@@ -44,12 +76,14 @@ export interface Lineup {
 
 /**
  * The environment of every command: this one without NODE_EXTRA_CA_CERTS, which makes
- * each Node start read a CA bundle (~80 ms on these machines), and without NODE_OPTIONS.
+ * each Node start read a CA bundle (~80 ms on these machines), and without NODE_OPTIONS;
+ * with `node`'s folder first on PATH, so that `pnpm start` runs that Node too.
  */
-export function cleanEnvironment(): NodeJS.ProcessEnv {
+export function cleanEnvironment(node = process.execPath): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_OPTIONS;
+  env.PATH = [path.dirname(node), ...(env.PATH ?? '').split(':').filter((dir) => dir !== path.dirname(node))].join(':');
   return env;
 }
 
@@ -67,10 +101,17 @@ export function version(program: string): string {
   return String(result.stdout ?? '').split('\n')[0]!.trim() || program;
 }
 
-/** Where the stage and the OCI runtimes run `/bin/true`, and how. */
-export function lineup(options: { rootfs: string; bundle: string; networkBundle: string; privilegesBundle: string }): Lineup {
-  const env = cleanEnvironment();
-  const node = process.execPath;
+/** The command that starts a stage row's bundle, with `node`. */
+export function stageRowCommand(row: StageRow, bundle: string, node: string, env: NodeJS.ProcessEnv): Command {
+  const cwd = path.join(REPO, 'packages', row.stage);
+  const args = [path.relative(cwd, bundle), 'run', ...row.args, '/bin/true'];
+  return row.ownNetwork ? { file: findExecutable('unshare'), args: ['--net', node, ...args], cwd, env } : { file: node, args, cwd, env };
+}
+
+/** Where the stages and the OCI runtimes run `/bin/true`, and how; `bundles` are the stage rows' own, by key. */
+export function lineup(options: { rootfs: string; node: string; bundles: ReadonlyMap<string, string> }): Lineup {
+  const { node } = options;
+  const env = cleanEnvironment(node);
   const trueCommand = ['/bin/true'];
   const contestants: Contestant[] = [
     { key: 'true', label: '/bin/true', kind: 'baseline', cgroup: false, command: () => ({ file: '/bin/true', args: [], env }) },
@@ -91,13 +132,24 @@ export function lineup(options: { rootfs: string; bundle: string; networkBundle:
     `NODE_EXTRA_CA_CERTS ${caCerts ? `(set to ${caCerts} here) ` : ''}and NODE_OPTIONS are unset for every command measured${caCerts ? ', except in the row that shows what the first costs' : ''}.`,
   );
 
-  contestants.push(
-    {
-      key: 'stage5-bundle',
-      label: 'stage 5, node main.cjs (bundle)',
+  for (const row of STAGE_ROWS) {
+    const bundle = options.bundles.get(row.key)!;
+    contestants.push({
+      key: row.key,
+      label: `${stageLabel(row).replace(/^(stage \d+)/, '$1, node main.cjs (bundle)')}`,
       kind: 'ours',
       cgroup: true,
-      command: () => ({ file: node, args: [path.relative(STAGE_DIR, options.bundle), 'run', ...trueCommand], cwd: STAGE_DIR, env }),
+      command: () => stageRowCommand(row, bundle, node, env),
+    });
+  }
+  contestants.push(
+    {
+      // What `pnpm start` runs: the launcher, which runs the same bundle once it finds it fresh.
+      key: 'stage5-start',
+      label: 'stage 5, node ../runtime/start.cjs (what pnpm start runs)',
+      kind: 'ours',
+      cgroup: true,
+      command: () => ({ file: node, args: ['../runtime/start.cjs', 'src/main.ts', 'run', ...trueCommand], cwd: STAGE_DIR, env }),
     },
     {
       key: 'stage5-tsx',
@@ -106,36 +158,16 @@ export function lineup(options: { rootfs: string; bundle: string; networkBundle:
       cgroup: true,
       command: () => ({ file: node, args: ['--require', 'tsx/cjs', 'src/main.ts', 'run', ...trueCommand], cwd: STAGE_DIR, env }),
     },
+    {
+      // The same kernel steps as stage 5, by two Node processes, without a line of stage code.
+      key: 'floor',
+      label: "the design's floor: floor.cjs, two Node processes, stage 5's kernel steps, no stage code",
+      kind: 'baseline',
+      cgroup: true,
+      command: () => ({ file: node, args: [path.join(__dirname, 'floor.cjs'), 'run', options.rootfs], cwd: STAGE_DIR, env }),
+    },
   );
   const skipped: Lineup['skipped'] = [];
-  const unshareForNetwork = which('unshare');
-  const networkBundle = path.relative(NETWORK_STAGE_DIR, options.networkBundle);
-  contestants.push({
-    key: 'stage6-none',
-    label: 'stage 6, node main.cjs (bundle), --network none',
-    kind: 'ours',
-    cgroup: true,
-    command: () => ({ file: node, args: [networkBundle, 'run', '--network', 'none', ...trueCommand], cwd: NETWORK_STAGE_DIR, env }),
-  });
-  const privilegesBundle = path.relative(PRIVILEGES_STAGE_DIR, options.privilegesBundle);
-  contestants.push({
-    key: 'stage7-none',
-    label: 'stage 7, node main.cjs (bundle), --network none',
-    kind: 'ours',
-    cgroup: true,
-    command: () => ({ file: node, args: [privilegesBundle, 'run', '--network', 'none', ...trueCommand], cwd: PRIVILEGES_STAGE_DIR, env }),
-  });
-  if (unshareForNetwork) {
-    // In a network namespace of its own each time: a first container, which makes the
-    // bridge, the NAT table and forwarding, and removes them; the host's are not touched.
-    contestants.push({
-      key: 'stage6-bridge',
-      label: 'stage 6, node main.cjs (bundle), bridge, first container (in unshare --net)',
-      kind: 'ours',
-      cgroup: true,
-      command: () => ({ file: unshareForNetwork, args: ['--net', node, networkBundle, 'run', ...trueCommand], cwd: NETWORK_STAGE_DIR, env }),
-    });
-  }
   const pnpm = which('pnpm');
   if (pnpm) {
     contestants.push({

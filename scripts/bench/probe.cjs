@@ -3,7 +3,7 @@
 // NODE_OPTIONS reaches the re-executed child too (it inherits the environment), so both
 // processes of the runtime record when each step starts and ends, without a line of
 // stage code changed. It wraps what the stages call (koffi's libc functions, a few fs
-// calls, child_process.spawn) and times them, and appends one JSON line per process to
+// calls, child_process.spawn once a stage loads it) and times them, and appends one JSON line per process to
 // the trace file: {pid, role, events: [{name, start, end?, ...}]}, times in ms since
 // the epoch (performance.timeOrigin + performance.now(): microseconds, one clock for all).
 //
@@ -13,7 +13,6 @@
 'use strict';
 const fs = require('node:fs');
 const Module = require('node:module');
-const childProcess = require('node:child_process');
 
 const now = () => performance.timeOrigin + performance.now();
 const preloaded = now();
@@ -32,7 +31,6 @@ const original = {
   mkdirSync: fs.mkdirSync,
   rmdirSync: fs.rmdirSync,
   writeFileSync: fs.writeFileSync,
-  spawn: childProcess.spawn,
 };
 const out = original.openSync(process.env.SAMPLES_BENCH_TRACE, 'a');
 
@@ -72,11 +70,14 @@ function ownCgroupMemory() {
   return { cgroup: line.slice(line.lastIndexOf(':') + 1), usage: readNumber(`${dir}/${files.usage}`), peak: readNumber(`${dir}/${files.peak}`) };
 }
 
-// koffi: time its loading, then every libc function the stage declares and calls.
+// koffi: time its loading (its index, or its native module as the bundles load it),
+// then every libc function the stage declares and calls. child_process: wrapped when the
+// stage loads it (the probe must not load it itself: when it is loaded is measured too).
 let koffiSeen = false;
 const load = Module._load;
 Module._load = function (request, parent, isMain) {
-  const isKoffi = !koffiSeen && (request === 'koffi' || /\/koffi\/index\.c?js$/.test(request));
+  if (request === 'node:child_process' || request === 'child_process') return wrapChildProcess(load.apply(this, arguments));
+  const isKoffi = !koffiSeen && (request === 'koffi' || /\/koffi\/index\.c?js$|[\\/]koffi\.node$/.test(request));
   if (!isMain && !isKoffi) return load.apply(this, arguments);
   const start = now();
   if (isKoffi) koffiSeen = true;
@@ -187,11 +188,17 @@ fs.readSync = function (fd, ...rest) {
     if (fd === 3 && role === 'child') record('handshake: go', start);
   }
 };
-childProcess.spawn = function (...args) {
-  const start = now();
-  try {
-    return original.spawn.apply(this, args);
-  } finally {
-    record('spawn', start);
-  }
-};
+function wrapChildProcess(childProcess) {
+  if (childProcess.spawn.probed) return childProcess;
+  const spawn = childProcess.spawn;
+  childProcess.spawn = function (...args) {
+    const start = now();
+    try {
+      return spawn.apply(this, args);
+    } finally {
+      record('spawn', start);
+    }
+  };
+  childProcess.spawn.probed = true;
+  return childProcess;
+}

@@ -1,5 +1,7 @@
-// Where the time goes inside our runtime: runs of the stage's bundle with probe.cjs
+// Where the time goes inside our runtime: runs of a stage's bundle with probe.cjs
 // preloaded into both of its Node processes, cut into the steps of one container start.
+// The steps are stage 5's; what a later stage adds falls into the step it happens in
+// (stage 6's network: before the cgroup, before "go", after the cgroup is gone).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,18 +27,19 @@ export const STEPS = [
   { id: 'start', group: 'node', short: 'node start', label: 'node start: runtime (exec node, Node bootstrap)' },
   { id: 'load', group: 'code', short: 'load bundle', label: 'load the stage bundle (runtime)' },
   { id: 'koffi', group: 'koffi', short: 'koffi', label: 'koffi load, dlopen libc (runtime)' },
+  { id: 'setup', group: 'code', short: 'set-up', label: 'runtime: options, root filesystem, checks (stage 6: the network) until the cgroup' },
   { id: 'cgroupCreate', group: 'kernel', short: 'cgroup create', label: 'cgroup create (mkdir, memory limit)' },
   { id: 'unshare', group: 'kernel', short: 'unshare', label: 'namespaces: unshare' },
   { id: 'spawn', group: 'node', short: 'spawn child', label: 're-exec: spawn until the child node runs' },
   { id: 'childBoot', group: 'node', short: 'child: node boot', label: 're-exec: Node bootstrap (child)' },
   { id: 'childLoad', group: 'code', short: 'child: load bundle', label: 're-exec: load the stage bundle (child)' },
   { id: 'childKoffi', group: 'koffi', short: 'child: koffi', label: 're-exec: koffi load (child)' },
-  { id: 'cgroupJoin', group: 'kernel', short: 'cgroup join', label: 'cgroup join (handshake over fd 3)' },
+  { id: 'cgroupJoin', group: 'kernel', short: 'cgroup join', label: 'cgroup join (handshake over fd 3; stage 6: and the veth)' },
   { id: 'mounts', group: 'kernel', short: 'mounts', label: 'mounts: private, bind, proc, dev, tmpfs, pivot_root' },
   { id: 'execPrepare', group: 'exec', short: 'exec prepare', label: 'exec: prepare (stdio, fds, signals)' },
   { id: 'exec', group: 'exec', short: 'execve, exit', label: 'exec: execve, /bin/true, exit seen by runtime' },
   { id: 'cgroupRemove', group: 'kernel', short: 'cgroup remove', label: 'cgroup remove' },
-  { id: 'drain', group: 'node', short: 'loop drains', label: 'runtime: event loop drains' },
+  { id: 'drain', group: 'node', short: 'loop drains', label: 'runtime: event loop drains (stage 6: the network given back)' },
   { id: 'exit', group: 'node', short: 'node exit', label: 'runtime: Node exits' },
   { id: 'other', group: 'other', short: 'other', label: 'other (JS between the steps, probe)' },
 ] as const;
@@ -46,7 +49,7 @@ export type StepId = (typeof STEPS)[number]['id'];
 /** The steps summed by kind: what the time is spent on. */
 export const GROUPS = {
   node: 'Node itself: start the runtime, start the child, exit',
-  code: "the stage's code: load the bundle, twice",
+  code: "the stage's code: load the bundle (twice), set up until the cgroup",
   koffi: 'koffi: load it and libc, twice',
   kernel: 'the isolation: namespaces, cgroup create/join/remove, mounts',
   exec: 'exec: prepare, execve, /bin/true runs, exit seen',
@@ -117,6 +120,7 @@ function analyse(records: ProbeRecord[], start: number, end: number): Trace {
     start: first(runtime, 'preload').start - start,
     load: endOf(runtimeMain) - runtimeMain.start,
     koffi: endOf(runtimeLibc) - runtimeKoffi.start,
+    setup: mkdir.start - endOf(runtimeLibc),
     cgroupCreate: endOf(limitsWritten) - mkdir.start,
     unshare: endOf(unshare) - unshare.start,
     spawn: first(child, 'process start').start - spawn.start,

@@ -2,7 +2,6 @@
 // of its own (memory, and if asked, pids and cpu), which the container's first
 // process joins before it runs a single instruction of the command. Afterwards the
 // runtime reports an OOM kill and removes the cgroup, however the container ended.
-import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { requireCommand, resolveRootfs, rootfsOption } from '@samples/rootfs/resolve';
@@ -11,6 +10,7 @@ import {
   exec,
   main,
   parseArgs,
+  randomBytes,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,

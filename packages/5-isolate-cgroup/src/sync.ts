@@ -9,7 +9,6 @@
 // the child's tellRuntime and askRuntime. Stages 5 to 7 send the same bytes as ever.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
-import readline from 'node:readline';
 import type { Duplex } from 'node:stream';
 import { ExitStatus } from '@samples/runtime';
 
@@ -121,6 +120,10 @@ export interface Conversation {
 
 /** The socket, read and written in lines. */
 function linesOver(sync: Duplex): Conversation {
+  // Loaded here, on first use: only stage 8's runtime talks on after "go", and readline
+  // costs each Node start that loads it ~1 ms (the container's child too).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const readline = require('node:readline') as typeof import('node:readline');
   const lines = readline.createInterface({ input: sync, crlfDelay: Infinity })[Symbol.asyncIterator]();
   return {
     receive: async () => {

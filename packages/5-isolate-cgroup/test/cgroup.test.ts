@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CliError, formatBytes } from '@samples/runtime';
+import { waitFor } from '@samples/testing';
 import { type CgroupFiles, createCgroup, parseProcCgroup } from '../src/cgroup';
 import { cpuQuota, parseCount, parseCpus, parseSize } from '../src/cgroup/limits';
 
@@ -227,6 +228,54 @@ test('v2: a controller the parent lacks is one clear error, and nothing is made'
   );
   t.regex(error.message, /the pids controller is not available/);
   t.false(fs.existsSync(path.join(root, 'c6')));
+});
+
+/** `files`, with every write also noted as "FILE TEXT", FILE relative to `root`. */
+function recordingWrites(root: string, files: CgroupFiles): { files: CgroupFiles; writes: string[] } {
+  const writes: string[] = [];
+  return {
+    files: { ...files, write: (file, text) => (writes.push(`${path.relative(root, file)} ${text}`), files.write(file, text)) },
+    writes,
+  };
+}
+
+test('until the container joins, the runtime moves itself into its own cgroup (a move that changes nothing, to warm the kernel lock), then stops', async (t) => {
+  const root = fakeTree(t, { 'memory/process_api/abc/cgroup.procs': '' });
+  const { files, writes } = recordingWrites(root, imitateCgroupfs().files);
+  const cgroup = createCgroup({ name: 'container-7', limits: { memory: 1 << 20 }, root, layout: 'hybrid', selfCgroup: v1Self, files });
+  t.teardown(() => cgroup.destroy());
+  const touch = `memory/process_api/abc/cgroup.procs ${process.pid}`;
+  t.false(writes.includes(touch), 'not while the runtime is still on its way to the spawn');
+  await waitFor('the first move of the runtime into its own cgroup', () => writes.includes(touch));
+  await waitFor('a second one, 8 ms on', () => writes.filter((write) => write === touch).length >= 2);
+  cgroup.add(4242);
+  t.true(writes.includes('memory/process_api/abc/container-7/cgroup.procs 4242'));
+  const touches = writes.filter((write) => write === touch).length;
+  await new Promise((resolve) => setTimeout(resolve, 50)); // six periods of the timer
+  t.is(writes.filter((write) => write === touch).length, touches, 'none after the join');
+});
+
+test('v2: a move the kernel refuses (the runtime own cgroup hands controllers down) does no harm', async (t) => {
+  const root = fakeTree(t, { 'cgroup.controllers': v2Controllers, 'cgroup.subtree_control': 'memory\n' });
+  const { files: plain } = imitateCgroupfs();
+  const refused: string[] = [];
+  const files: CgroupFiles = {
+    ...plain,
+    write: (file, text) => {
+      if (file === path.join(root, 'cgroup.procs')) {
+        refused.push(text);
+        throw Object.assign(new Error('EBUSY: resource busy or locked, write'), { code: 'EBUSY' });
+      }
+      plain.write(file, text);
+    },
+  };
+  const cgroup = createCgroup({ name: 'c8', limits: { memory: 1 << 20 }, root, layout: 'v2', selfCgroup: '0::/\n', files });
+  await waitFor('the runtime to try a move into its own cgroup', () => refused.length >= 2);
+  t.deepEqual(new Set(refused), new Set([String(process.pid)]));
+  cgroup.add(4242);
+  t.is(read(root, 'c8/cgroup.procs'), '4242');
+  cgroup.destroy();
+  t.false(fs.existsSync(path.join(root, 'c8')));
 });
 
 test('parseProcCgroup reads v1 and v2 lines', (t) => {

@@ -11,6 +11,7 @@ function cgroupWith(events: MemoryEvents[]): Cgroup {
     create() {},
     pathOf: () => undefined,
     add() {},
+    touch() {},
     destroy() {},
     memoryEvents: () => events[Math.min(now++, events.length - 1)]!,
   };

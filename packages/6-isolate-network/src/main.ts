@@ -4,7 +4,6 @@
 // NAT out to the world, and --publish to reach it from the host's ports. The runtime
 // sets all of it up over netlink, before the command starts, and gives the host back
 // as it was when the last container ends.
-import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/cgroup';
 import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
@@ -18,6 +17,7 @@ import {
   exec,
   main,
   parseArgs,
+  randomBytes,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,

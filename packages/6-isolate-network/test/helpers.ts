@@ -27,6 +27,10 @@ export function inRootfs(rootfs: string, command: string): boolean {
  */
 export function enterScratchHost(): void {
   unshare(CLONE_NEWNET);
+  // A new network namespace starts with the host's ip_forward of that moment (IPv4 copies
+  // init_net's: net.core.devconf_inherit_init_net=0), which a runtime elsewhere on the host
+  // may have turned on: the scratch host starts as a host without containers, with it off.
+  fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '0');
   const netlink = NetlinkSocket.open();
   try {
     setLinkUp(netlink, 'lo');

@@ -4,7 +4,6 @@
 // rules on the cgroup, IPC and cgroup namespaces, a limit on open files; --user,
 // --read-only, and --privileged to turn it all off. The child drops its privileges
 // last, after every step that needs them, right before exec.
-import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/cgroup';
 import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
@@ -19,6 +18,7 @@ import {
   exec,
   main,
   parseArgs,
+  randomBytes,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,

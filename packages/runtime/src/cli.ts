@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLOSE_RANGE_CLOEXEC, MAX_FD, SyscallError, close_range, getpid } from '@samples/syscalls';
+import { exitNow } from './process';
 
 /** Exit statuses, as `docker run` uses them. */
 export const ExitStatus = {
@@ -365,7 +366,15 @@ function dispatch({ run, child }: StageCommands): Promise<number> {
     routeStopSignals();
     return run(argv);
   }
-  if (command === 'child' && child && argv.length > 0) return child(argv as [string, ...string[]]);
+  if (command === 'child' && child && argv.length > 0) {
+    try {
+      return child(argv as [string, ...string[]]);
+    } catch (error) {
+      // Never back to the event loop: the child may have a seccomp filter by now (see exitNow).
+      const { message, exitStatus } = describeFailure(error);
+      return exitNow(exitStatus, `${programName}: ${message}\n`);
+    }
+  }
   throw new CliError(`usage: ${startCommand(programName)} [options] <command> [args...]`, ExitStatus.USAGE);
 }
 

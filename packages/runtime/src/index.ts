@@ -4,6 +4,7 @@
 export * from './cli';
 export { formatBytes } from './format';
 export { isMountPoint, mountPointsUnder, mountsUnder, parseMountinfo, readMountinfo, type Mount } from './mountinfo.cjs';
-export { cloneFlagNames, exec, findExecutable, spawnInNamespaces, withNamespace } from './process';
+export { cloneFlagNames, exec, exitNow, findExecutable, spawnInNamespaces, withNamespace } from './process';
+export { randomBytes } from './random';
 export { bundle, selfCommand } from './reexec';
 export * from './leases';

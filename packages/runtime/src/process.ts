@@ -1,7 +1,7 @@
 // The two process primitives Node lacks, built from @samples/syscalls: starting a child
 // in new namespaces (Go's SysProcAttr.Cloneflags), and replacing the current process
 // with a command (Go's syscall.Exec), cleanly.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -20,6 +20,7 @@ import {
   SIZEOF_SIGACTION,
   SIZEOF_SIGSET_T,
   SyscallError,
+  _exit,
   close_range,
   defaultAction,
   execve,
@@ -37,6 +38,16 @@ const SIGSTOP = 19;
 /** The CLONE_* names set in `flags`: 0x24000000 -> ['CLONE_NEWUTS', 'CLONE_NEWPID']. */
 export function cloneFlagNames(flags: number): (keyof typeof CloneFlags)[] {
   return (Object.keys(CloneFlags) as (keyof typeof CloneFlags)[]).filter((name) => flags & CloneFlags[name]);
+}
+
+/**
+ * child_process.spawn, loaded on first use: child_process (with the net and stream
+ * modules it brings) costs a Node start ~2.5 ms, and a stage's container child, which
+ * runs the same bundle as its runtime, never spawns.
+ */
+function spawn(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:child_process') as typeof import('node:child_process')).spawn(command, args, options);
 }
 
 // #region spawnInNamespaces
@@ -218,3 +229,20 @@ function prepareForExec(): () => void {
   };
 }
 // #endregion
+
+/**
+ * Writes `line` to stderr and ends the process at once with `status` (libc's _exit), as
+ * a C runtime's child does after a failed execve. The way out of a container's child:
+ * once it has a seccomp filter that refuses io_uring, as Docker's does (stage 7), Node 22
+ * and later abort at the next turn of their event loop, or on their way out (their libuv
+ * batches epoll changes through an io_uring it sets up at start, whatever
+ * UV_USE_IO_URING says), where Node 20 exits as asked.
+ */
+export function exitNow(status: number, line: string): never {
+  try {
+    fs.writeSync(2, line);
+  } catch {
+    // stderr is gone: the status says it all
+  }
+  return _exit(status);
+}

@@ -4,8 +4,10 @@
 // more with its ESM loader). The container's child is a second Node start on the
 // critical path of every run, so it runs a plain-JS bundle of the same entry file
 // instead, rebuilt with esbuild only when a source file changed since the last run.
+// A stage's `pnpm start` runs that same bundle too (see start.cjs).
 import fs from 'node:fs';
 import path from 'node:path';
+import { bundleFileOf, isFresh, recordFileOf } from './bundle-file.cjs';
 
 interface BuildRecord {
   readonly inputs: string[];
@@ -21,9 +23,8 @@ export function selfCommand(entry: string, args: readonly string[]): [string, st
 }
 
 /** Bundles `entry` to one CommonJS file, reusing the previous bundle while no input changed. */
-export function bundle(entry: string, outfile = defaultOutfile(entry)): string {
-  const recordFile = `${outfile}.inputs.json`;
-  if (isFresh(outfile, recordFile)) return outfile;
+export function bundle(entry: string, outfile = bundleFileOf(entry)): string {
+  if (isFresh(outfile)) return outfile;
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const esbuild = require('esbuild') as typeof import('esbuild');
@@ -48,34 +49,52 @@ export function bundle(entry: string, outfile = defaultOutfile(entry)): string {
   });
   // koffi stays outside the bundle; point the bundle at the copy @samples/syscalls
   // uses, since the bundle's folder has no node_modules of its own with koffi in it.
-  const koffi = JSON.stringify(require.resolve('koffi', { paths: [path.dirname(require.resolve('@samples/syscalls'))] }));
+  const koffi = koffiEntry();
   const output = (extension: string) => result.outputFiles.find((file) => file.path.endsWith(extension))!.text;
-  const code = output('.cjs').replaceAll('require("koffi")', `require(${koffi})`);
-  const inputs = Object.keys(result.metafile.inputs).map((input) => path.resolve(input));
+  const code = withCheapInterop(output('.cjs')).replaceAll('require("koffi")', `require(${JSON.stringify(koffi)})`);
+  // koffi's file is an input too: once an update removes it, the bundle is made again.
+  const inputs = [...Object.keys(result.metafile.inputs).map((input) => path.resolve(input)), koffi];
 
   fs.mkdirSync(path.dirname(outfile), { recursive: true });
   // Write-then-rename, so that two containers started at once never read half a file.
   writeAtomically(`${outfile}.map`, output('.map'));
   writeAtomically(outfile, code);
-  writeAtomically(recordFile, JSON.stringify({ inputs } satisfies BuildRecord));
+  writeAtomically(recordFileOf(outfile), JSON.stringify({ inputs } satisfies BuildRecord));
   return outfile;
 }
 
-function defaultOutfile(entry: string): string {
-  // <package>/src/main.ts -> <package>/node_modules/.cache/samples/main.cjs (ignored by git)
-  const packageDir = path.dirname(path.dirname(path.resolve(entry)));
-  return path.join(packageDir, 'node_modules', '.cache', 'samples', `${path.basename(entry, path.extname(entry))}.cjs`);
+/**
+ * The file a bundle loads koffi from: koffi's native module itself, as koffi's own
+ * loader finds it for the copy @samples/syscalls uses; koffi's index.cjs if it cannot
+ * be told. That loader costs ~4 ms at every Node start, twice per container (it reads
+ * node's ELF header to tell the C library, resolves its per-platform package through
+ * pnpm's symlinks, wraps names deprecated since koffi 2); the .node file alone exports
+ * the same functions and loads in ~1 ms.
+ */
+export function koffiEntry(): string {
+  const entry = require.resolve('koffi', { paths: [path.dirname(require.resolve('@samples/syscalls'))] });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(entry);
+  return Object.keys(require.cache).find((file) => /[\\/]koffi\.node$/.test(file)) ?? entry;
 }
 
-function isFresh(outfile: string, recordFile: string): boolean {
-  try {
-    const built = fs.statSync(outfile).mtimeMs;
-    const { inputs } = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as BuildRecord;
-    return inputs.every((input) => fs.statSync(input).mtimeMs < built);
-  } catch {
-    return false; // no bundle yet, or an input is gone
-  }
+/**
+ * esbuild's interop for a default import of a CommonJS module (`import fs from 'node:fs'`)
+ * copies every export of the module onto a new object, one getter each, at every import
+ * site: ~2.5 ms of each Node start in stage 5, twice per container. An object that
+ * inherits from the module and holds it as `default` reads the same (only its own keys
+ * differ, which no stage lists). The helper keeps its number of lines, so that the
+ * source map still points at the right ones. Should esbuild's helper change shape, it
+ * is left as it is: slower, still right.
+ */
+export function withCheapInterop(code: string): string {
+  return code.replace(ESBUILD_TO_ESM, (helper) => CHEAP_TO_ESM + '\n'.repeat(helper.split('\n').length - 1));
 }
+
+const ESBUILD_TO_ESM = /^var __toESM = \(mod, isNodeMode, target\) => [^]*?\n\)\);$/m;
+const CHEAP_TO_ESM =
+  'var __toESM = (mod, isNodeMode) => mod != null && !isNodeMode && mod.__esModule ? mod : ' +
+  'Object.create(mod !== null && (typeof mod === "object" || typeof mod === "function") ? mod : null, { default: { value: mod, enumerable: true } });';
 
 function writeAtomically(file: string, content: string): void {
   const temporary = `${file}.${process.pid}.tmp`;

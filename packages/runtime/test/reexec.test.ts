@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { SourceMap } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { learnerEnvironment } from '@samples/testing';
 import { bundle, selfCommand } from '../src/index';
+import { withCheapInterop } from '../src/reexec';
 
 test('a bundle built afresh, far from any node_modules, runs and finds koffi', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'samples-bundle-'));
@@ -22,7 +24,24 @@ test('a bundle built afresh, far from any node_modules, runs and finds koffi', (
   const result = spawnSync(process.execPath, [outfile], { encoding: 'utf8' });
   t.is(result.stderr, '');
   t.is(result.stdout, 'true\n');
-  t.true(fs.existsSync(`${outfile}.map`), 'with a source map beside it, for the debugger');
+  const code = fs.readFileSync(outfile, 'utf8');
+  t.regex(code, /require\("[^"]+\/koffi\.node"\)/, "koffi's native module, without koffi's loader");
+  t.regex(code, /^var __toESM = \(mod, isNodeMode\) => /m, "the cheap interop helper in esbuild's place");
+
+  // The source map still leads from the bundle's lines to the TypeScript's, the helper's
+  // rewrite above them notwithstanding: what a debugger's breakpoints rely on.
+  const map = new SourceMap(JSON.parse(fs.readFileSync(`${outfile}.map`, 'utf8')));
+  const lines = code.split('\n');
+  const line = lines.findIndex((text) => text.includes('getpid() === process.pid &&'));
+  const entry = map.findEntry(line, lines[line]!.indexOf('process.stdout')) as { originalSource?: string; originalLine?: number };
+  t.true(entry.originalSource?.endsWith('fixtures/bundled.ts'), entry.originalSource);
+  const source = fs.readFileSync(path.join(__dirname, 'fixtures', 'bundled.ts'), 'utf8').split('\n');
+  t.is(entry.originalLine, source.findIndex((text) => text.includes('getpid() === process.pid &&')));
+});
+
+test("esbuild's interop helper, should its shape change, is left as it is", (t) => {
+  const changed = 'var __toESM = (mod, isNodeMode, target, more) => (target = {}, mod);\nrequire("x");\n';
+  t.is(withCheapInterop(changed), changed);
 });
 
 test('an unchanged source is not bundled again; a changed one is', (t) => {

@@ -181,10 +181,15 @@ export interface ProgLoadOptions {
   readonly logSize?: number;
 }
 
+/** How many times bpf_prog_load tries, as libbpf's PROG_LOAD_ATTEMPTS. */
+const PROG_LOAD_ATTEMPTS = 5;
+
 /**
  * Loads `program` into the kernel (bpf(BPF_PROG_LOAD)), as libbpf's bpf_prog_load, and
  * returns its fd. The verifier checks it first; when it refuses, the error's hint
- * holds the verifier's reasons.
+ * holds the verifier's reasons. The verifier gives up with EAGAIN when a signal is
+ * pending for the caller (under Node 24 it did, now and then, in stage 7's tests): the
+ * load is tried again then, as libbpf does.
  */
 export function bpf_prog_load(progType: number, license: string, program: readonly BpfInsn[], options: ProgLoadOptions = {}): number {
   const insns = encodeBpfInsns(program);
@@ -200,14 +205,22 @@ export function bpf_prog_load(progType: number, license: string, program: readon
   attr.writeUInt32LE(log.length, 28); // log_size
   attr.writeBigUInt64LE(address(log), 32); // log_buf
   attr.writeUInt32LE(options.expectedAttachType ?? 0, 68); // expected_attach_type
-  try {
-    return bpf(BPF_PROG_LOAD, attr);
-  } catch (error) {
-    if (!(error instanceof SyscallError)) throw error;
-    const end = log.indexOf(0);
-    const reasons = log.toString('utf8', 0, end === -1 ? log.length : end).trim();
-    throw reasons ? new SyscallError(-error.errno, 'bpf', undefined, `the verifier said: ${reasons}`) : error;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return bpf(BPF_PROG_LOAD, attr);
+    } catch (error) {
+      if (!(error instanceof SyscallError)) throw error;
+      if (error.code === 'EAGAIN' && attempt < PROG_LOAD_ATTEMPTS) continue;
+      throw withReasons(error, log);
+    }
   }
+}
+
+/** The error of a refused load, with the verifier's reasons from `log` as its hint when it gave any. */
+function withReasons(error: SyscallError, log: Buffer): SyscallError {
+  const end = log.indexOf(0);
+  const reasons = log.toString('utf8', 0, end === -1 ? log.length : end).trim();
+  return reasons ? new SyscallError(-error.errno, 'bpf', undefined, `the verifier said: ${reasons}`) : error;
 }
 
 /**

@@ -17,6 +17,7 @@ const dup2_ = declare('int dup2(int oldfd, int newfd)');
 const setsid_ = declare('int setsid(void)');
 const closeRange_ = declare('int close_range(uint32_t first, uint32_t last, int flags)');
 const execve_ = declare('int execve(const char *path, const char **argv, const char **envp)');
+const exit_ = declare('void _exit(int status)');
 const syscall_ = declare('long syscall(long number, ...)');
 
 /** Sets the hostname of the caller's UTS namespace. https://man7.org/linux/man-pages/man2/sethostname.2.html */
@@ -130,6 +131,15 @@ export function execve(path: string, argv: readonly string[], envp: readonly str
   // koffi passes a JS array as a C array; C wants both NULL-terminated.
   check(execve_(path, [...argv, null], [...envp, null]), 'execve', path);
   throw new Error('execve returned without an error'); // unreachable: execve returns only on failure
+}
+
+/**
+ * Ends the calling process at once with `status`: no exit handlers, nothing of Node's
+ * own way out. https://man7.org/linux/man-pages/man2/_exit.2.html
+ */
+export function _exit(status: number): never {
+  exit_(status);
+  throw new Error('_exit returned'); // unreachable
 }
 
 // #region pivot_root

@@ -45,9 +45,17 @@ export function learnerEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.Proces
 /** The pids of every runtime these helpers started, so that a test file can check what they left. */
 export const startedRuntimes = new Set<number>();
 
-/** The command line that starts a stage as its `start` script does. */
+/**
+ * The command line that starts a stage as its `start` script does, read from its
+ * package.json (`node ../runtime/start.cjs src/main.ts run`), with this test's Node. The
+ * script's words that name files become absolute paths: the command runs from any folder.
+ */
 export function stageCommand(packageDir: string, args: readonly string[]): [string, string[]] {
-  return [process.execPath, ['--require', 'tsx/cjs', path.join(packageDir, 'src', 'main.ts'), 'run', ...args]];
+  const start = (JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { scripts?: { start?: string } }).scripts?.start;
+  const [program, ...words] = (start ?? '').split(/\s+/).filter(Boolean);
+  if (program !== 'node') throw new Error(`${packageDir}: its start script must run node, not ${JSON.stringify(start)}`);
+  const absolute = words.map((word) => (fs.existsSync(path.join(packageDir, word)) ? path.join(packageDir, word) : word));
+  return [process.execPath, [...absolute, ...args]];
 }
 
 /** Runs a stage to the end: `pnpm start ARGS` inside `packageDir`, without pnpm. */

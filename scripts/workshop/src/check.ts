@@ -79,7 +79,14 @@ export function runTests(
   const match = (options.titles ?? []).flatMap((title) => ['--match', title, '--match', `${title} (skipped: *`]);
   const timeout = options.timeout === undefined ? [] : [`--timeout=${options.timeout}`];
   const scratch = ['--uts', '--mount', '--propagation', 'private', '--mount-proc', '--net', '--pid', '--fork'];
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(options.serial && { WORKSHOP_STOP_RUNTIMES: '1' }) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // The copy's stage runs from its bundle, which finds the repository's root filesystems
+    // upwards from itself: from a workshop folder outside the repository (WORKSHOP_DIR) it
+    // would not, and would build a tree of its own there. Named here, they are the overlaid ones.
+    SAMPLES_ROOTFS_DIR: imagesDir(),
+    ...(options.serial && { WORKSHOP_STOP_RUNTIMES: '1' }),
+  };
   delete env.NODE_PATH;
   return new Promise((resolve, reject) => {
     // sh is the PID namespace's first process: it runs the tests in the foreground (and

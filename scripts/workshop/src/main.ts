@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
+import { imagesDir } from '@samples/rootfs';
 import { resolveRootfs } from '@samples/rootfs/resolve';
 import { TestsDidNotRun, checkClaims, claimFiles, runTests, testFiles, typeCheck } from './check';
 import { REPO, addTestHook, copyDir, linkModules, makeCopy, passedCheck, recordCheck, shown, sourcesHash, workshopDir, type DependencyChoice } from './copy';
@@ -207,9 +208,13 @@ async function run(entry: WorkshopStage, args: readonly string[]): Promise<numbe
   requireRoot('running it');
   linkModules(entry);
   requireCompiles(dir);
-  const env = { ...process.env };
+  // The repository's root filesystems by name: the copy's bundle finds them upwards from
+  // itself, which a workshop folder outside the repository (WORKSHOP_DIR) is not below.
+  const env: NodeJS.ProcessEnv = { ...process.env, SAMPLES_ROOTFS_DIR: imagesDir() };
   delete env.NODE_PATH; // as the stages' tests do: only what the stage declares
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join('src', 'main.ts'), 'run', ...args], { cwd: dir, env, stdio: 'inherit' });
+  // As the copy's `pnpm start` (and the stage's own tests): the launcher runs its fresh bundle.
+  const launcher = path.join(REPO, 'packages', 'runtime', 'start.cjs');
+  const child = spawn(process.execPath, [launcher, path.join('src', 'main.ts'), 'run', ...args], { cwd: dir, env, stdio: 'inherit' });
   // Ctrl-C reaches the stage from the terminal, as under pnpm: it decides what happens.
   const ignore = () => {};
   process.on('SIGINT', ignore).on('SIGQUIT', ignore);

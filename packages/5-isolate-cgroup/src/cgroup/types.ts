@@ -31,6 +31,12 @@ export interface Cgroup {
   pathOf(controller: string): string | undefined;
   /** Moves a process (and its future children) into the cgroup. */
   add(pid: number): void;
+  /**
+   * Moves this runtime into the cgroup it is in already: nothing changes, but the kernel
+   * takes its lock for cgroup moves, and a move in the next moments is fast (see
+   * createCgroup). Never fails: the kernel takes the lock before it can refuse a move.
+   */
+  touch(): void;
   memoryEvents(): MemoryEvents;
   /** Kills whatever is left inside and removes the cgroup (every directory, even if one fails). */
   destroy(): void;

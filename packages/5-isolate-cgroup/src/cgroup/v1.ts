@@ -64,6 +64,12 @@ export function newV1({ name, limits, root, selfCgroup, trace, files, alsoIn }: 
     add(pid) {
       for (const dir of made) files.write(path.join(dir, V1.PROCS), String(pid));
     },
+    touch() {
+      // One hierarchy is enough: the lock is the same for all of them.
+      try {
+        files.write(path.join(path.dirname(memory), V1.PROCS), String(process.pid));
+      } catch {}
+    },
     memoryEvents() {
       // v1 counts no "limit reached" events where memory+swap is limited too (its
       // memory.failcnt stays 0), but the high-water mark shows it: read, then reset.

@@ -52,6 +52,13 @@ export function newV2({ name, limits, root, selfCgroup, trace, files }: Settings
     add(pid) {
       files.write(path.join(dir, V2.PROCS), String(pid));
     },
+    touch() {
+      // A cgroup that hands controllers down refuses processes (EBUSY): the lock is taken
+      // before that refusal, which warms it all the same.
+      try {
+        files.write(path.join(root, own, V2.PROCS), String(process.pid));
+      } catch {}
+    },
     memoryEvents() {
       const events = readKeyedFile(files, path.join(dir, V2.MEMORY_EVENTS));
       return { limitReached: events.get('oom') ?? 0, oomKills: events.get('oom_kill') ?? 0 };

@@ -1,7 +1,6 @@
 // The host's side: a Linux bridge that every container's veth is a port of, with the
 // subnet's first address, so that containers reach each other and the host, and the
 // host reaches them (the kernel adds the route to the subnet with the address).
-import { randomBytes } from 'node:crypto';
 import {
   IFF_UP,
   type Link,
@@ -17,7 +16,7 @@ import {
   setLinkDown,
   setLinkUp,
 } from '@samples/syscalls';
-import { CliError } from '@samples/runtime';
+import { CliError, randomBytes } from '@samples/runtime';
 import { type Subnet, gatewayAddress } from './subnet';
 
 export const DEFAULT_BRIDGE = 'samples0';

@@ -2,7 +2,7 @@
 // connection to the container's address, as Docker's userland proxy (docker-proxy)
 // does. The listening socket is opened before the container starts, so that a port in
 // use is reported before anything is made.
-import net from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { CliError, ExitStatus } from '@samples/runtime';
 
 export interface PortMapping {
@@ -64,8 +64,13 @@ export interface Proxy {
  * Resolves once listening; a port in use rejects with one line naming it (status 125).
  */
 export function listenForPublish(mapping: PortMapping, listenAddress?: string): Promise<Proxy> {
+  // Loaded here, on first use: only a runtime given --publish listens, and node:net costs
+  // each Node start that loads it ~2 ms (the container's child too, which loads this
+  // module with the rest of the stage and never relays).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const net = require('node:net') as typeof import('node:net');
   let target: string | undefined;
-  const connections = new Set<net.Socket>();
+  const connections = new Set<Socket>();
   // allowHalfOpen: a client that shuts down its sending side (as `nc -N` or an HTTP/1.0
   // client may) must still get the whole answer. Each side's end is passed on as it comes.
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
@@ -102,7 +107,7 @@ export function listenForPublish(mapping: PortMapping, listenAddress?: string): 
     });
     server.listen({ port: mapping.hostPort, ...(listenAddress !== undefined && { host: listenAddress }) }, () => {
       resolve({
-        hostPort: (server.address() as net.AddressInfo).port,
+        hostPort: (server.address() as AddressInfo).port,
         containerPort: mapping.containerPort,
         forwardTo(containerAddress) {
           target = containerAddress;

@@ -7,9 +7,8 @@
 // the container's namespace: through a netlink socket opened there, by a moment's
 // setns of the runtime's main thread. The socket stays in that namespace afterwards.
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { CLONE_NEWNET, NetlinkSocket, SyscallError, addAddress, addRoute, deleteLink, getLink, newLink, setLinkUp } from '@samples/syscalls';
-import { step, withNamespace } from '@samples/runtime';
+import { randomBytes, step, withNamespace } from '@samples/runtime';
 import { unsupported } from './bridge';
 
 /** The container's end of the pair, as Docker names it. */
