@@ -105,7 +105,7 @@ async function run(argv: string[]): Promise<number> {
         withTerminal
           ? async (conversation) => {
               const master = await connectTerminal(conversation, pid);
-              if (master !== undefined) relayed = relayTerminal(master);
+              if (master !== undefined) relayed = relayTerminal(master, container);
             }
           : undefined,
       );

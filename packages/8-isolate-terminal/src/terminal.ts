@@ -2,6 +2,8 @@
 // the handshake that makes it (on stage 5's fd-3 socket, after "go"), and the relay
 // that runs while the container does. The child's part is in main.ts, step by step,
 // with the pieces of pty.ts.
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import type { Conversation } from '5-isolate-cgroup/sync';
 import { CliError, ExitStatus, type OptionSpec, step, trace } from '@samples/runtime';
@@ -61,12 +63,13 @@ export async function connectTerminal(conversation: Conversation, pid: number): 
  * ways until the pty says EIO (the container's last process holding it is gone, and
  * all it wrote is out); then this terminal's modes back. Takes `master` over.
  */
-export async function relayTerminal(master: number): Promise<void> {
+export async function relayTerminal(master: number, container: ChildProcess): Promise<void> {
   trace('raw mode on; relaying until the pty says EIO');
+  const gone = container.exitCode !== null || container.signalCode !== null ? Promise.resolve() : once(container, 'exit');
   const restore = makeRaw(0);
   const unfollow = followWindowSize(0, master);
   try {
-    await relay(master, { input: process.stdin, output: process.stdout });
+    await relay(master, { input: process.stdin, output: process.stdout }, gone);
   } finally {
     unfollow();
     restore();
