@@ -109,13 +109,26 @@ export class TerminalProcess {
   }
 }
 
-/** Every process below `pid`, children first. */
+/**
+ * Every process below `pid`, children first. A child is listed under the thread that
+ * made it: pnpm starts its scripts from a thread other than its main one.
+ */
 function descendants(pid: number): number[] {
   let children: number[];
   try {
-    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    children = fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((task) => readChildren(`/proc/${pid}/task/${task}/children`));
   } catch {
     return []; // gone
   }
   return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+function readChildren(file: string): number[] {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return []; // the thread is gone
+  }
 }
