@@ -84,7 +84,8 @@ export async function startContainer(shell: HostShell, command: string, prompt: 
   checkRootfs();
   await shell.terminal.waitFor('the host shell prompt', (screen) => screen.includes('host$'));
   shell.run(`stty -g > ${shell.scratch}/before; ${line} ${command}; echo "status=$?"; stty -g > ${shell.scratch}/after`);
-  await shell.terminal.waitFor(`the container's prompt ${prompt}`, (screen) => prompt.test(screen), 30_000);
+  // 20 s: under the 30 s that \`pnpm workshop check\` gives a test to say something.
+  await shell.terminal.waitFor(`the container's prompt ${prompt}`, (screen) => prompt.test(screen), 20_000);
 }
 
 /**

@@ -7,7 +7,7 @@ import path from 'node:path';
 import anyTest from 'ava';
 import { leases } from '@samples/runtime';
 import { isRoot, learnerEnvironment, rootTest, runStage, startedRuntimes, testCommonBehaviour, testRootfsCommandLookup } from '@samples/testing';
-import { enterScratchHost, leftovers } from '../../6-isolate-network/test/helpers';
+import { enterScratchHost, leftovers } from '6-isolate-network/test/helpers';
 import { stage } from './helpers';
 
 const test = rootTest.serial;
