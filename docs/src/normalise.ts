@@ -39,6 +39,8 @@ export function normaliser(machine: Machine): (text: string) => string {
       // (ip -br pads a link's name to a column: the width is kept, whatever the digits)
       .replace(/@if(\d+)( *)/g, (_, digits: string, spaces: string) => `@if<n>${' '.repeat(Math.max(spaces.length ? 1 : 0, digits.length + spaces.length - 3))}`)
       .replace(/\/proc\/\d+\/ns\//g, '/proc/<pid>/ns/')
+      // Stage 8: the runtime opens the container's pty through the container's root.
+      .replace(/\/proc\/\d+\/root\//g, '/proc/<pid>/root/')
       .replace(/\/run\/ts-container-samples\/net-\d+/g, '/run/ts-container-samples/net-<inode>')
       // busybox httpd -v logs each client as [address]:port; the port is any free one.
       .replace(/^(\[[0-9a-f.:]+\]):\d+:/gm, '$1:<port>:')

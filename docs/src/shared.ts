@@ -23,6 +23,11 @@ export interface SharedThing {
   readonly closedBy?: 6 | 7 | 8 | 9;
   /** Whether the command's output says it is still shared (run as root, from the host's side where it compares). */
   readonly stillShared: (output: string) => boolean;
+  /**
+   * Whether the command runs from a terminal, as a person starts a shell: what the row
+   * says is about the terminal (from a pipe there is none to share, in any stage).
+   */
+  readonly fromTerminal?: boolean;
   /** Why it cannot be shown on this machine, if so. */
   readonly unavailable?: () => string | undefined;
 }
@@ -127,6 +132,7 @@ export const shared: readonly SharedThing[] = [
     shows: "`0`: PID 1's session is the host's, outside the PID namespace (why an interactive `sh` cannot give the terminal back: [stage 2](2-isolate-process.md#what-a-pid-namespace-does-not-hide-the-terminal))",
     elsewhere: 'with `-t` (`"terminal": true` in runc\'s spec), a pseudo-terminal made for the container, whose session it leads; without, none',
     closedBy: 8,
+    fromTerminal: true,
     stillShared: (output) => output.trim() === '0',
   },
   {

@@ -74,25 +74,29 @@ export class TerminalProcess {
     this.process.stdin.write(keys);
   }
 
-  /** The terminal device the command runs on, once script has started it. */
-  device(): string | undefined {
-    try {
-      const [command] = fs.readFileSync(`/proc/${this.process.pid}/task/${this.process.pid}/children`, 'utf8').trim().split(/\s+/);
-      return command ? fs.readlinkSync(`/proc/${command}/fd/0`) : undefined;
-    } catch {
-      return undefined; // not started yet, or gone
-    }
-  }
-
   /**
-   * Whether a program reads the terminal key by key: bash's line editor (readline) turns
-   * canonical mode off while it waits for a line, and on again while a command runs.
+   * Whether a program reads a terminal key by key, with a line editor of its own: bash's
+   * (readline) turns canonical mode off while it waits for a line, and on again while a
+   * command runs; it leaves signals on. The terminal looked at is whichever the command's
+   * processes read: this one, or, when a runtime relays it to a container's terminal of
+   * its own (stage 8), the container's. The relaying runtime's own is raw, signals off
+   * too: that is not a shell waiting for a line.
    */
   readsKeys(): boolean {
-    const device = this.device();
-    if (device === undefined) return false;
-    const settings = spawnSync('stty', ['-F', device, '-a'], { encoding: 'utf8' }).stdout ?? '';
-    return /(^|\s)-icanon(\s|$)/.test(settings);
+    const terminals = new Map<string, string>();
+    for (const pid of descendants(this.process.pid!)) {
+      const stdin = `/proc/${pid}/fd/0`;
+      try {
+        const stat = fs.statSync(stdin);
+        if (stat.isCharacterDevice() && !terminals.has(`${stat.dev}:${stat.rdev}`)) terminals.set(`${stat.dev}:${stat.rdev}`, stdin);
+      } catch {
+        // gone, or not open
+      }
+    }
+    return [...terminals.values()].some((stdin) => {
+      const settings = spawnSync('stty', ['-F', stdin, '-a'], { encoding: 'utf8' }).stdout ?? '';
+      return /(^|\s)-icanon(\s|$)/.test(settings) && !/(^|\s)-isig(\s|$)/.test(settings);
+    });
   }
 
   /** Once the command has ended: no more keys. */
@@ -102,5 +106,29 @@ export class TerminalProcess {
 
   abandon(): void {
     if (this.process.exitCode === null && this.process.signalCode === null) process.kill(-this.process.pid!, 'SIGTERM');
+  }
+}
+
+/**
+ * Every process below `pid`, children first. A child is listed under the thread that
+ * made it: pnpm starts its scripts from a thread other than its main one.
+ */
+function descendants(pid: number): number[] {
+  let children: number[];
+  try {
+    children = fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((task) => readChildren(`/proc/${pid}/task/${task}/children`));
+  } catch {
+    return []; // gone
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+function readChildren(file: string): number[] {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return []; // the thread is gone
   }
 }

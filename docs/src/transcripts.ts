@@ -218,6 +218,46 @@ export const transcripts: Record<string, Transcript> = {
       { run: 'rm rootfs/images/default/tmp/open-by-handle rootfs/images/outside.txt' },
     ],
   },
+  '8-isolate-terminal': {
+    root: true,
+    // The --verbose trace names the cgroup's folders, which differ between v1 and v2.
+    cgroup: 'v1',
+    steps: [
+      { start: 'pnpm -s -C packages/8-isolate-terminal start --verbose --network none bash' },
+      { inside: 'tty; stty size' },
+      { inside: 'ps -o pid,pgid,sid,tty,comm -p 1' },
+      { inside: 'grep devpts /proc/mounts; ls /dev/pts' },
+      { inside: 'exit' },
+    ],
+  },
+  '8-motivation': {
+    root: true,
+    steps: [
+      { run: `pnpm -s -C packages/7-isolate-privileges start --network none sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/8-isolate-terminal start --network none sh -ic 'exit 3'; echo "exit status $?"` },
+      { run: `pnpm -s -C packages/7-isolate-privileges start --network none sh -c 'tty; exec ps -o pid,pgid,sid,tpgid,comm'` },
+      { run: `pnpm -s -C packages/8-isolate-terminal start --network none sh -c 'tty; exec ps -o pid,pgid,sid,tpgid,comm'` },
+    ],
+  },
+  '8-pipes': {
+    root: true,
+    steps: [
+      { run: 'seq 100000 | pnpm -s -C packages/8-isolate-terminal start --network none wc -l' },
+      { run: 'pnpm -s -C packages/8-isolate-terminal start --network none seq 3 | od -c' },
+      { run: 'pnpm -s -C packages/8-isolate-terminal start --network none --no-tty tty; echo "exit status $?"' },
+      { run: 'echo | pnpm -s -C packages/8-isolate-terminal start --tty true; echo "exit status $?"' },
+    ],
+  },
+  '8-escape': {
+    root: true,
+    needsStaticCompiler: true,
+    steps: [
+      { run: 'cc -static -o rootfs/images/default/tmp/type-into packages/8-isolate-terminal/escape/type-into.c' },
+      { run: `pnpm -s -C packages/7-isolate-privileges start --network none /tmp/type-into 'echo typed by the container'; read -t 1 line; echo "the host's shell read: \${line:-nothing}"` },
+      { run: `pnpm -s -C packages/8-isolate-terminal start --network none /tmp/type-into 'echo typed by the container'; read -t 1 line; echo "the host's shell read: \${line:-nothing}"` },
+      { run: 'rm rootfs/images/default/tmp/type-into' },
+    ],
+  },
   '5-host-memory': {
     root: true,
     steps: [

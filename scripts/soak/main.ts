@@ -1,6 +1,9 @@
-// `pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5]`: starts the stages from 3
-// on, many times and several at once, and ends each in a random way at a random
-// moment: SIGKILL, SIGTERM or SIGINT between 0 and 700 ms, or left alone. Then one more
+// `pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5] [--tty]`: starts the stages
+// from 3 on, many times and several at once, and ends each in a random way at a random
+// moment: SIGKILL, SIGTERM or SIGINT between 0 and 700 ms, or left alone. Each run's
+// stdin is not a terminal (stage 8 passes pipes through, as the earlier stages do);
+// with --tty each runs on a terminal of its own (util-linux's `script`), so that stage
+// 8 makes the container's pty and relays it. Then one more
 // run of each stage (which sweeps what SIGKILLed runtimes left), and a look at the host:
 // everything must be as it was. One line of figures; exit status 1 on any leak, or on a
 // run that ended in a way no user should see (a stack trace, an unexplained error).
@@ -34,6 +37,8 @@ interface Options {
   runs: number;
   concurrency: number;
   stages: string[];
+  /** Each run on a pseudo-terminal of its own. */
+  tty: boolean;
 }
 
 interface Outcome {
@@ -52,9 +57,13 @@ function parseOptions(argv: string[]): Options {
     .filter((name) => /^\d+-/.test(name) && Number.parseInt(name, 10) >= 3)
     .filter((name) => fs.existsSync(path.join(REPO, 'packages', name, 'src', 'main.ts')))
     .sort();
-  const options: Options = { runs: 100, concurrency: 4, stages: available };
+  const options: Options = { runs: 100, concurrency: 4, stages: available, tty: false };
   for (let i = 0; i < argv.length; i++) {
     const [name, value] = [argv[i], argv[i + 1]];
+    if (name === '--tty') {
+      options.tty = true;
+      continue;
+    }
     const number = Number(value);
     if (name === '--runs' && Number.isInteger(number) && number > 0) options.runs = number;
     else if (name === '--concurrency' && Number.isInteger(number) && number > 0) options.concurrency = number;
@@ -68,7 +77,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`soak: ${problem}\nusage: pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5]\n`);
+  process.stderr.write(`soak: ${problem}\nusage: pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5] [--tty]\n`);
   process.exit(2);
 }
 
@@ -112,19 +121,45 @@ function fingerprint(dir: string): string {
 
 // #region run
 /** One run: a stage starts a short command, and is ended by `action` after `delayMs`. */
-function runOnce(stage: string, action: Action, delayMs: number, marker: string, runtimes: Set<number>): Promise<Outcome> {
+function runOnce(stage: string, action: Action, delayMs: number, marker: string, runtimes: Set<number>, tty = false): Promise<Outcome> {
   // The command ends by itself after a second; it turns SIGINT and SIGTERM into exits,
   // as a well-behaved PID 1 does. $0 carries the marker, so leftovers can be found.
   const command = ['sh', '-c', 'trap "exit 130" INT; trap "exit 143" TERM; sleep 1 & wait', marker];
   const packageDir = path.join(REPO, 'packages', stage);
-  const runtime = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/main.ts', 'run', ...command], {
-    cwd: packageDir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  if (runtime.pid) runtimes.add(runtime.pid);
+  const argv = [process.execPath, '--require', 'tsx/cjs', 'src/main.ts', 'run', ...command];
+  // On a terminal: script runs `exec RUNTIME` on a new pty (the runtime becomes script's
+  // child), and shows what the terminal shows, stderr among it. Its stdin stays open,
+  // never written to: a closed one would end script at once.
+  const quoted = argv.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  const runtime = tty
+    ? spawn('script', ['--quiet', '--return', '--command', `exec ${quoted}`, '/dev/null'], {
+        cwd: packageDir,
+        stdio: ['pipe', 'pipe', 'ignore'],
+        env: { ...process.env, SHELL: '/bin/sh' },
+      })
+    : spawn(argv[0]!, argv.slice(1), { cwd: packageDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const runtimePid = () => (tty ? childOf(runtime.pid!) : runtime.pid);
   let stderr = '';
-  runtime.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = action === 'none' ? undefined : setTimeout(() => runtime.kill(action), delayMs);
+  (tty ? runtime.stdout : runtime.stderr)!.on('data', (chunk: Buffer) => (stderr += chunk.toString().replaceAll('\r\n', '\n')));
+  // The signal goes to the runtime itself (not to script), once it has started.
+  const send = () => {
+    const pid = runtimePid();
+    if (pid === undefined) return void (timer = setTimeout(send, 10));
+    runtimes.add(pid);
+    try {
+      process.kill(pid, action);
+    } catch {
+      // it ended meanwhile
+    }
+  };
+  let timer = action === 'none' ? undefined : setTimeout(send, delayMs);
+  if (tty) {
+    const note = setInterval(() => {
+      const pid = runtimePid();
+      if (pid !== undefined) runtimes.add(pid);
+    }, 20);
+    runtime.once('close', () => clearInterval(note));
+  } else if (runtime.pid) runtimes.add(runtime.pid);
   let hung = false;
   const watchdog = setTimeout(() => {
     hung = true;
@@ -135,7 +170,11 @@ function runOnce(stage: string, action: Action, delayMs: number, marker: string,
     runtime.once('close', (status, signal) => {
       clearTimeout(timer);
       clearTimeout(watchdog);
-      resolve({ stage, action, delayMs, status, signal, stderr, hung });
+      // script says a runtime killed by signal N as status 128 + N.
+      const killedBy = tty && status !== null && status > 128 ? (os.constants.signals as Record<string, number>) : undefined;
+      const name = killedBy && Object.keys(killedBy).find((each) => killedBy[each] === status! - 128 && SIGNALS.includes(each as Action));
+      if (name !== undefined) resolve({ stage, action, delayMs, status: null, signal: name as NodeJS.Signals, stderr, hung });
+      else resolve({ stage, action, delayMs, status, signal, stderr, hung });
     });
   });
 }
@@ -171,8 +210,18 @@ function leaks(before: Snapshot, after: Snapshot, marker: string, runtimes: Set<
   };
   same('hostname', before.hostname, after.hostname);
   same('mounts below the root filesystems', before.mounts, after.mounts);
-  same('network links', before.links, after.links);
-  same('net.ipv4.ip_forward', before.ipForward, after.ipForward);
+  // The bridge, a veth's host end and IP forwarding belong to whichever runtimes hold a
+  // network lease: while another one (a container in another terminal) holds one, they
+  // may be its. A link gone meanwhile was someone else's container ending.
+  const othersNetwork = leaseKinds()
+    .filter((kind) => kind.startsWith('net-'))
+    .flatMap((kind) => leases<unknown>(kind))
+    .some((lease) => isAlive(lease.owner) && !runtimes.has(lease.owner.pid));
+  if (!othersNetwork) {
+    const newLinks = after.links.filter((link) => !before.links.includes(link));
+    if (newLinks.length > 0) found.push(`network links made and left: ${JSON.stringify(newLinks)}`);
+    same('net.ipv4.ip_forward', before.ipForward, after.ipForward);
+  }
   if (before.rootfs !== after.rootfs) found.push('the default root filesystem changed');
   // Leases of the soak's runtimes (all gone now) that no sweep took back.
   for (const kind of leaseKinds()) {
@@ -252,7 +301,7 @@ async function main(): Promise<number> {
       next++;
       const stage = options.stages[Math.floor(Math.random() * options.stages.length)]!;
       const action = SIGNALS[Math.floor(Math.random() * SIGNALS.length)]!;
-      const outcome = await runOnce(stage, action, Math.floor(Math.random() * 700), marker, runtimes);
+      const outcome = await runOnce(stage, action, Math.floor(Math.random() * 700), marker, runtimes, options.tty);
       outcomes.push(outcome);
       if (process.stderr.isTTY) process.stderr.write(`\rsoak: ${outcomes.length}/${options.runs}`);
     }
@@ -261,11 +310,16 @@ async function main(): Promise<number> {
   if (process.stderr.isTTY) process.stderr.write('\r');
 
   // The sweep: one run of each stage, left alone, takes back what killed runtimes left.
-  for (const stage of options.stages) outcomes.push(await runOnce(stage, 'none', 0, marker, runtimes));
-  const after = snapshot(imagesDir, rootfs);
+  for (const stage of options.stages) outcomes.push(await runOnce(stage, 'none', 0, marker, runtimes, options.tty));
+  // What is left must stay: a host that changes meanwhile (another runtime's container
+  // starting or ending) is looked at again, up to 10 times a second apart.
+  let left = leaks(before, snapshot(imagesDir, rootfs), marker, runtimes);
+  for (let attempt = 1; attempt < 10 && left.length > 0; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    left = leaks(before, snapshot(imagesDir, rootfs), marker, runtimes);
+  }
 
   const anomalies = outcomes.flatMap((outcome) => anomaly(outcome) ?? []);
-  const left = leaks(before, after, marker, runtimes);
   const count = <K extends string>(key: (outcome: Outcome) => K) =>
     Object.entries(
       outcomes.reduce<Record<string, number>>((counts, outcome) => ({ ...counts, [key(outcome)]: (counts[key(outcome)] ?? 0) + 1 }), {}),
@@ -275,7 +329,7 @@ async function main(): Promise<number> {
       .join(', ');
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   process.stdout.write(
-    `soak: ${outcomes.length} runs (${options.runs} + ${options.stages.length} sweeping) in ${seconds} s, ${options.concurrency} at a time; ` +
+    `soak: ${outcomes.length} runs (${options.runs} + ${options.stages.length} sweeping) in ${seconds} s, ${options.concurrency} at a time${options.tty ? ', each on a terminal of its own' : ''}; ` +
       `stages: ${count((outcome) => outcome.stage.split('-')[0]!)}; ended by: ${count((outcome) => outcome.action)}; ` +
       `exits: ${count((outcome) => String(outcome.signal ?? outcome.status))}; anomalies ${anomalies.length}; leaks ${left.length}\n`,
   );
@@ -291,3 +345,13 @@ main().then(
     process.exitCode = 125;
   },
 );
+
+/** The first child of `pid` (script's: the runtime), if it has one yet. */
+function childOf(pid: number): number | undefined {
+  try {
+    const [first] = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return first === undefined ? undefined : Number(first);
+  } catch {
+    return undefined; // gone
+  }
+}

@@ -1,7 +1,7 @@
 // The headline, in a real terminal (tmux): `pnpm --filter 6-isolate-network start
 // /bin/bash` gives a shell whose network is its own, and which the host reaches. The
 // runtime runs inside `unshare --net` (a scratch host, as in main.test.ts): the tmux
-// server may be someone else's, in the real host's namespace.
+// server is started by this test, in the real host's namespace.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { resolveRootfs } from '@samples/rootfs';
@@ -29,7 +29,7 @@ test('an interactive bash with a network of its own, which the host reaches', as
   await terminal.waitFor('httpd to listen', (screen) => /^serving$/m.test(screen));
 
   // The scratch host: the namespace of the runtime (the child of the pane's shell).
-  const pane = Number(spawnSync('tmux', ['display', '-p', '-t', terminal.session, '#{pane_pid}'], { encoding: 'utf8' }).stdout.trim());
+  const pane = terminal.panePid();
   let runtime = 0;
   await waitFor('the runtime to be the child of the pane', () => (runtime = childOf(pane)) > 0);
   const script = "require('http').get('http://10.22.0.2/hostname', { timeout: 5000 }, (r) => r.pipe(process.stdout)).on('error', (e) => console.log(e.message));";

@@ -112,9 +112,11 @@ export function namesInMask(hex: string): CapabilityName[] {
  * the effective set: before capset takes it away.
  */
 export function dropBoundingSet(keep: ReadonlySet<number>): void {
+  // #region bounding-set
   for (const capability of kernelCapabilities()) {
     if (!keep.has(capability)) prctl(PR_CAPBSET_DROP, capability);
   }
+  // #endregion
 }
 
 /**
@@ -122,10 +124,12 @@ export function dropBoundingSet(keep: ReadonlySet<number>): void {
  * calling thread changes: call it on the thread that will call execve (Node's main).
  */
 export function limitCapabilities(keep: ReadonlySet<number>): void {
+  // #region capset
   const mask = capabilityMask(keep);
   capset({ effective: mask, permitted: mask, inheritable: 0n });
   // capset emptying inheritable has emptied ambient already (a capability is ambient
   // only while permitted and inheritable); clear it by name, for a reader of this code.
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  // #endregion
 }
 // #endregion

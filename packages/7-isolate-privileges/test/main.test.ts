@@ -12,7 +12,7 @@ import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
 import { isRoot, learnerEnvironment, rootTest, runStage, startedRuntimes, testCommonBehaviour, testIf, testRootfsCommandLookup } from '@samples/testing';
 import { availableCapabilities, capabilityNames, kernelCapabilities, namesInMask, resolveCapabilities } from '../src/capabilities';
-import { enterScratchHost, hostNetwork, inRootfs, leftovers } from '../../6-isolate-network/test/helpers';
+import { enterScratchHost, hostNetwork, inRootfs, leftovers } from '6-isolate-network/test/helpers';
 import { securityFields, stage } from './helpers';
 
 const test = rootTest.serial;

@@ -2,13 +2,17 @@
 // the master side held by the runtime, the other side the command's controlling
 // terminal and its stdin, stdout and stderr. Each function says which process calls it.
 import fs from 'node:fs';
+import { isatty } from 'node:tty';
 import { CliError } from '@samples/runtime';
 import {
+  FD_CLOEXEC,
+  F_SETFD,
   FilesystemMagic,
   MS_NOEXEC,
   MS_NOSUID,
   TIOCSCTTY,
   dup2,
+  fcntl,
   fstatfsType,
   ioctl,
   mount,
@@ -98,13 +102,48 @@ function noInstances(): CliError {
  * so the command's shell can hand the terminal to its jobs. (setsid fails in a process
  * group leader: the child must not be spawned `detached`, which makes it one.) Opened
  * with O_NOCTTY, the terminal is taken by TIOCSCTTY, in plain sight, rather than as a
- * side effect of open.
+ * side effect of open. With `owner` (--user), the slave becomes that user's, as a login
+ * makes the terminal the user's: a program that opens its terminal again by name
+ * (/dev/pts/N, mode 0620) could not otherwise, once the command runs as that user.
  */
-export function attachTerminal(slave: string): void {
+export function attachTerminal(slave: string, owner?: { readonly uid: number }): void {
+  const nodesCopies = terminalCopies();
+  // #region take-terminal
   setsid();
   const fd = fs.openSync(slave, O_RDWR | O_NOCTTY);
   ioctl(fd, TIOCSCTTY, 0);
   for (const stdio of [0, 1, 2]) dup2(fd, stdio); // dup2's copies are not close-on-exec
+  // #endregion
+  if (owner !== undefined) fs.fchownSync(fd, owner.uid, -1); // the group stays "tty" (gid=5, the mount's)
+  // What this process itself writes from now on (--verbose's steps, an error) goes where
+  // the command's output will, through the pty: not to the runtime's terminal, raw by now.
+  for (const copy of nodesCopies) {
+    dup2(fd, copy);
+    fcntl(copy, F_SETFD, FD_CLOEXEC);
+  }
   fs.closeSync(fd);
+}
+
+/**
+ * The descriptors Node writes stdout and stderr through when they are a terminal: libuv
+ * opens the terminal again by name (so that making it non-blocking touches nobody
+ * else's open file), and writes to that copy, not to fd 1 or 2. Replacing fds 1 and 2
+ * does not reach them: they are found by the terminal they are open on.
+ */
+function terminalCopies(): number[] {
+  const devices = new Set([1, 2].flatMap((fd) => (isatty(fd) ? [fs.fstatSync(fd).rdev] : [])));
+  if (devices.size === 0) return [];
+  return fs
+    .readdirSync('/proc/self/fd')
+    .map(Number)
+    .filter((fd) => {
+      if (fd <= 2) return false;
+      try {
+        const stat = fs.fstatSync(fd);
+        return stat.isCharacterDevice() && devices.has(stat.rdev);
+      } catch {
+        return false; // the folder's own descriptor, closed by now
+      }
+    });
 }
 // #endregion

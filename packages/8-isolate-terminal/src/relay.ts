@@ -98,7 +98,8 @@ export interface TerminalStreams {
 /**
  * Copies `terminal.input` to the pty's `master` and the master to `terminal.output`
  * until the container's side is closed, then resolves once the last output is written.
- * Takes `master` over: it is closed at the end.
+ * Takes `master` over: it is closed at the end. `containerGone` resolves when the
+ * container's last process has ended: what the pty holds then is all there will be.
  *
  * Reading: a tty.ReadStream on the master (libuv polls it). The master is made
  * non-blocking first (it is the runtime's own open file, shared with nobody), so a
@@ -112,7 +113,7 @@ export interface TerminalStreams {
  * written with non-blocking writes; when the queue is full (EAGAIN), the keyboard is
  * paused and the rest is tried again a moment later.
  */
-export function relay(master: number, { input, output }: TerminalStreams): Promise<void> {
+export function relay(master: number, { input, output }: TerminalStreams, containerGone?: Promise<unknown>): Promise<void> {
   fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
   // The stream gets a copy of the fd, and closes it when it ends; the relay keeps
   // `master` for the input, the window size and the last read.
@@ -154,18 +155,26 @@ export function relay(master: number, { input, output }: TerminalStreams): Promi
         output.once('drain', () => containerOutput.resume());
       }
     });
-    // libuv (1.46, in Node 20) ends a stream when the poll says "hung up" after a short
-    // read; a pty master says so as soon as the container's side is closed, while up to
-    // 64 KiB may still wait in the kernel (libuv issue 4992). So 'end' is not the end:
-    // what is left is read here, until EIO.
-    containerOutput.on('end', () => {
+    // What is left in the kernel, read until EIO; then the end.
+    const drainAndFinish = () => {
+      if (settled) return; // `master` is closed: its number may be another file's by now
       try {
         for (const chunk of drain(master)) if (!outputGone) output.write(chunk);
       } catch (error) {
         finish(error as Error);
       }
       finish();
-    });
+    };
+    // libuv (1.46, in Node 20) ends a stream when the poll says "hung up" after a short
+    // read; a pty master says so as soon as the container's side is closed, while up to
+    // 64 KiB may still wait in the kernel (libuv issue 4992). So 'end' is not the end:
+    // what is left is read here, until EIO.
+    containerOutput.on('end', drainAndFinish);
+    // Once the container is gone, nothing holds its side any more (the kernel ends every
+    // process of a PID namespace before its first one is reaped): what is left is read
+    // now. A master whose other side was never opened (the child died before) would
+    // never say EIO, nor end.
+    void containerGone?.then(drainAndFinish, drainAndFinish);
     containerOutput.on('error', (error: NodeJS.ErrnoException) => finish(error.code === 'EIO' ? undefined : error));
   });
 }

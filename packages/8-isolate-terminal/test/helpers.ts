@@ -1,24 +1,24 @@
-// A host shell in a real terminal (tmux), from which the tests start the prototype as a
+// A host shell in a real terminal (tmux), from which the tests start the stage as a
 // learner would, and read what the terminal shows. Every wait is bounded and, when it
 // runs out, says what it waited for and shows the screen.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs/resolve';
-import { Terminal, learnerEnvironment } from '@samples/testing';
+import { Terminal, stageCommand } from '@samples/testing';
 
-export const packageDir = path.join(__dirname, '..');
+/** The stage's folder. */
+export const stage = path.join(__dirname, '..');
 
-/** The prototype's command line, as argv and as a shell would type it. */
-export const prototype = [process.execPath, '--require', 'tsx/cjs', path.join(packageDir, 'scripts', 'prototype.ts'), 'run'];
-export const prototypeLine = prototype.map((arg) => `'${arg}'`).join(' ');
-
-/** Runs the prototype to the end, without a terminal (pipes). */
-export function runPrototype(args: readonly string[], options: { input?: string; shell?: string } = {}) {
-  const [file, argv] = options.shell === undefined ? [prototype[0]!, [...prototype.slice(1), ...args]] : ['sh', ['-c', options.shell]];
-  return spawnSync(file, argv, { cwd: packageDir, encoding: 'utf8', timeout: 60_000, env: learnerEnvironment(), input: options.input ?? '' });
-}
+/**
+ * The stage's command line as a shell would type it (`pnpm start` without pnpm), with
+ * --network none: no test here needs a network, and a bridge would be made on the
+ * real host otherwise (the terminal's shell runs there).
+ */
+export const stageLine = (() => {
+  const [node, argv] = stageCommand(stage, ['--network', 'none']);
+  return [node, ...argv].map((arg) => `'${arg}'`).join(' ');
+})();
 
 export interface HostShell {
   readonly terminal: Terminal;
@@ -34,9 +34,9 @@ export interface HostShell {
   runtimePid(): number;
 }
 
-/** A tmux window running a plain bash (prompt "host$ ") in the package's folder, closed at the end of the test. */
+/** A tmux window running a plain bash (prompt "host$ ") in the stage's folder, closed at the end of the test. */
 export function hostShell(t: { teardown(fn: () => void): void }, { width = 100, height = 30 } = {}): HostShell {
-  const terminal = new Terminal(`env PS1='host$ ' bash --norc --noprofile`, { cwd: packageDir, width, height });
+  const terminal = new Terminal(`env PS1='host$ ' bash --norc --noprofile`, { cwd: stage, width, height });
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${terminal.session}-`));
   t.teardown(() => {
     terminal.close();
@@ -47,15 +47,15 @@ export function hostShell(t: { teardown(fn: () => void): void }, { width = 100, 
     scratch,
     run: (line) => terminal.type(line, 'Enter'),
     paste(file) {
-      spawnSync('tmux', ['load-buffer', '-b', terminal.session, file]);
-      spawnSync('tmux', ['paste-buffer', '-d', '-b', terminal.session, '-t', terminal.session]);
+      terminal.tmux('load-buffer', '-b', terminal.session, file);
+      terminal.tmux('paste-buffer', '-d', '-b', terminal.session, '-t', terminal.session);
     },
     async clear() {
       terminal.type('clear', 'Enter');
       await terminal.waitFor('a cleared screen', (screen) => screen.trim().split('\n').length === 1 && !screen.includes('clear'));
     },
     runtimePid() {
-      const shell = spawnSync('tmux', ['display-message', '-p', '-t', terminal.session, '#{pane_pid}'], { encoding: 'utf8' }).stdout.trim();
+      const shell = terminal.panePid();
       return Number(fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(' ')[0]);
     },
   };
@@ -75,18 +75,21 @@ function checkRootfs(): void {
 }
 
 /**
- * Starts the prototype with `command` from the host shell, the host terminal's modes
- * (stty -g) saved before and after it, and waits for the container's prompt.
+ * Starts the stage with `command` (options first, if any) from the host shell, the host
+ * terminal's modes (stty -g) saved before and after it, and waits for `prompt` (the
+ * container's, or anything the command prints once it runs). `line`: the command line
+ * that starts the stage, if not `stageLine`.
  */
-export async function startContainer(shell: HostShell, command: string, prompt: RegExp): Promise<void> {
+export async function startContainer(shell: HostShell, command: string, prompt: RegExp, line = stageLine): Promise<void> {
   checkRootfs();
   await shell.terminal.waitFor('the host shell prompt', (screen) => screen.includes('host$'));
-  shell.run(`stty -g > ${shell.scratch}/before; ${prototypeLine} ${command}; echo "status=$?"; stty -g > ${shell.scratch}/after`);
-  await shell.terminal.waitFor(`the container's prompt ${prompt}`, (screen) => prompt.test(screen), 30_000);
+  shell.run(`stty -g > ${shell.scratch}/before; ${line} ${command}; echo "status=$?"; stty -g > ${shell.scratch}/after`);
+  // 20 s: under the 30 s that \`pnpm workshop check\` gives a test to say something.
+  await shell.terminal.waitFor(`the container's prompt ${prompt}`, (screen) => prompt.test(screen), 20_000);
 }
 
 /**
- * Waits for the prototype to end; returns its status and whether the host terminal's
+ * Waits for the stage to end; returns its status and whether the host terminal's
  * modes are the same as before it started.
  */
 export async function containerEnded(shell: HostShell, timeoutMs = 10_000): Promise<{ status: number; modesBack: boolean }> {

@@ -1,10 +1,14 @@
 // makeRaw puts the terminal's modes back on every way out of the runtime, checked in a
-// real terminal (tmux): stty -g before and after must be the same.
+// real terminal (tmux): stty -g before and after must be the same. The relay ends once
+// the container is gone, even when the pty never said EIO.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import anyTest from 'ava';
-import { Terminal, hasTmux, testIf } from '@samples/testing';
+import { unlockpt } from '@samples/syscalls';
+import { Terminal, hasTmux, testIf, waitFor } from '@samples/testing';
+import { relay } from '../src/relay';
 
 const test = testIf(hasTmux, 'needs tmux: apt-get install tmux', anyTest);
 const fixture = path.join(__dirname, 'fixtures', 'raw-then-fail.ts');
@@ -30,3 +34,20 @@ for (const [how, status] of Object.entries(endings)) {
     t.is(fs.readFileSync(`${scratch}/after`, 'utf8'), fs.readFileSync(`${scratch}/before`, 'utf8'));
   });
 }
+
+anyTest("a pty whose other side was never opened (the child died before): the relay ends once the container is gone", async (t) => {
+  // A pty of the host's own, never given to anyone: its master would never say EIO.
+  const master = fs.openSync('/dev/ptmx', fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  unlockpt(master);
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let gone!: () => void;
+  const relayed = relay(master, { input: input as unknown as NodeJS.ReadStream, output: output as unknown as NodeJS.WriteStream }, new Promise<void>((resolve) => (gone = resolve)));
+  let ended = false;
+  void relayed.then(() => (ended = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.false(ended, 'still relaying while the container runs');
+  gone();
+  await waitFor('the relay to end once the container is gone', () => ended, 5000);
+  t.pass();
+});

@@ -1,19 +1,23 @@
 // The container's terminal, in a real terminal (tmux), checked from the host's side:
 // a shell that exits cleanly, /dev/pts/0 inside, job control, resizing, full-screen
-// programs, the host terminal's modes after every way out; and pipes without one.
+// programs, the host terminal's modes after every way out, --user, stage 7's privileges
+// inside a terminal session, the runtime's own lines in raw mode; and --no-tty.
 import fs from 'node:fs';
 import path from 'node:path';
 import { hasTmux, rootTest, testIf, waitFor } from '@samples/testing';
-import { bashPrompt, containerEnded, dashPrompt, hostShell, prototypeLine, runPrototype, startContainer } from './helpers';
+import { bashPrompt, containerEnded, dashPrompt, hostShell, stageLine, startContainer } from './helpers';
 
 const test = testIf(hasTmux, 'needs tmux: apt-get install tmux', rootTest);
+const DOCKER_MASK = '00000000a80425fb';
 
-test('sh, then exit: status 0, no "cannot set tty process group"; the host terminal\'s modes are back', async (t) => {
+test('pnpm --filter 8-isolate-terminal start /bin/sh, then exit: status 0, no "Cannot set tty process group"; the host terminal\'s modes are back', async (t) => {
   const shell = hostShell(t);
-  await startContainer(shell, '/bin/sh', dashPrompt);
+  // As a learner types it, with the default network (a bridge): in a scratch network namespace.
+  const scratchHost = `unshare --net sh -c 'ip link set lo up && exec "$@"' sh`;
+  await startContainer(shell, '/bin/sh', dashPrompt, `${scratchHost} pnpm --filter 8-isolate-terminal start`);
   shell.run('exit');
   t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
-  t.notRegex(shell.terminal.screen(), /tty process group|job control|8-isolate-terminal:/i);
+  t.notRegex(shell.terminal.screen(), /tty process group|job control|8-isolate-terminal:|ERR_PNPM/i);
 });
 
 test('tty is /dev/pts/0 of a devpts of its own; ps shows pts/0; the container holds no master and no socket', async (t) => {
@@ -92,6 +96,20 @@ test('less and top draw and quit cleanly', async (t) => {
   t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
 });
 
+test("modes the container sets on its terminal (stty raw -echo) stay on its pty: the host terminal's are back", async (t) => {
+  const shell = hostShell(t);
+  // Raw, the container's pty adds no \r to a \n any more: the script brings its own.
+  await startContainer(shell, `sh -c 'stty raw -echo; printf "echo-off-%s\\r\\n" "$(stty -a | grep -c -- " -echo ")"; printf "set#\\r\\n"'`, /^set#/m);
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
+  t.regex(shell.terminal.screen(), /^echo-off-1$/m, 'the change was made, on the container\'s terminal');
+});
+
+test('the exit status is the command\'s, with a terminal too', async (t) => {
+  const shell = hostShell(t);
+  await startContainer(shell, `sh -c 'echo "exiting#"; exit 42'`, /^exiting#/m);
+  t.deepEqual(await containerEnded(shell), { status: 42, modesBack: true });
+});
+
 test('a SIGINT to the runtime (kill, not a key) reaches the container', async (t) => {
   const shell = hostShell(t);
   await startContainer(shell, `sh -c 'trap "echo got SIGINT; exit 5" INT; echo "waiting#"; while :; do sleep 0.1; done'`, /^waiting#$/m);
@@ -104,7 +122,7 @@ test('the host terminal gets its modes back after SIGTERM to the runtime', async
   const shell = hostShell(t);
   await startContainer(shell, '/bin/bash', bashPrompt);
   const runtime = shell.runtimePid();
-  t.regex(fs.readFileSync(`/proc/${runtime}/cmdline`, 'utf8'), /prototype\.ts\0run\0\/bin\/bash/, 'the runtime is found');
+  t.regex(fs.readFileSync(`/proc/${runtime}/cmdline`, 'utf8'), /main\.ts\0run\0--network\0none\0\/bin\/bash/, 'the runtime is found');
   process.kill(runtime, 'SIGTERM');
   // An interactive bash ignores SIGTERM: the runtime kills it after 5 s.
   t.deepEqual(await containerEnded(shell, 15_000), { status: 137, modesBack: true });
@@ -121,7 +139,7 @@ test('the host terminal gets its modes back after SIGHUP to the runtime; the con
   t.false(fs.existsSync(`/proc/${container}`), 'no container process is left');
 });
 
-test('closing the terminal (tmux kill-session) leaves no runtime and no container behind', async (t) => {
+test('closing the terminal (tmux kill-server) leaves no runtime and no container behind', async (t) => {
   const shell = hostShell(t);
   await startContainer(shell, '/bin/bash', bashPrompt);
   const runtime = shell.runtimePid();
@@ -165,8 +183,8 @@ test('the last lines of a fast command are never lost, to a terminal or a file',
   await shell.terminal.waitFor('the host shell prompt', (text) => text.includes('host$'));
   const out = `${shell.scratch}/out`;
   shell.run(
-    `for i in 1 2 3 4 5 6 7 8; do ${prototypeLine} sh -c 'seq 3; echo last-line'; done > ${out}; ` +
-      `${prototypeLine} seq 100000 >> ${out}; echo done-$?`,
+    `for i in 1 2 3 4 5 6 7 8; do ${stageLine} sh -c 'seq 3; echo last-line'; done > ${out}; ` +
+      `${stageLine} seq 100000 >> ${out}; echo done-$?`,
   );
   await shell.terminal.waitFor('nine runs to end', (text) => text.includes('done-0'), 90_000);
   const text = fs.readFileSync(out, 'utf8');
@@ -175,17 +193,84 @@ test('the last lines of a fast command are never lost, to a terminal or a file',
   t.regex(text, /\r\n100000\r\n$/);
 });
 
-rootTest('without a terminal nothing changes: pipes pass through exactly', (t) => {
-  const piped = runPrototype([], { shell: `seq 100000 | ${prototypeLine} wc -l` });
-  t.is(piped.stdout, '100000\n');
-  t.is(piped.status, 0);
-  const tty = runPrototype(['tty']);
-  t.is(tty.stdout, 'not a tty\n', 'no pty without a terminal');
-  t.is(tty.status, 1);
+test("--user nobody with a terminal: the pty is the user's, reopened by name; job control works", async (t) => {
+  const shell = hostShell(t);
+  const { terminal } = shell;
+  await startContainer(shell, '--user nobody /bin/sh', /^\$ ?$/m);
+  shell.run('id -u; tty; stat -c "%u %g %a" "$(tty)"; echo "reopened-$(echo ok > "$(tty)" && echo ok)"');
+  const screen = await terminal.waitFor('id, tty, stat, and the reopening', (text) => /^reopened-/m.test(text));
+  t.regex(screen, /^65534\n\/dev\/pts\/0\n65534 5 620\n/m, 'uid 65534 owns /dev/pts/0 (group tty, 5; mode 0620)');
+  t.regex(screen, /^reopened-ok$/m);
+  shell.run('sleep 100');
+  await terminal.waitFor('sleep in the foreground', (text) => /\$ sleep 100\n/.test(text));
+  terminal.type('C-c');
+  await terminal.waitFor('Ctrl-C to end sleep', (text) => /sleep 100\n\^?C?\n?\$ ?$/m.test(text));
+  shell.run('exit 0');
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
+  t.notRegex(terminal.screen(), /tty process group|8-isolate-terminal:/i);
 });
 
-rootTest('--tty without a terminal on stdin: one line, status 2', (t) => {
-  const result = runPrototype(['--tty', 'true']);
-  t.is(result.status, 2);
-  t.regex(result.stderr, /^8-isolate-terminal: --tty needs a terminal on stdin: [^\n]*\n$/);
+test("stage 7's privileges hold in a terminal session: Docker's 14 capabilities, no_new_privs, the filter, /proc/sys read-only", async (t) => {
+  const shell = hostShell(t);
+  await startContainer(shell, '/bin/sh', dashPrompt);
+  shell.run('grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; v=$(cat /proc/sys/vm/swappiness) && echo "$v" > /proc/sys/vm/swappiness; echo "probed#"');
+  const screen = await shell.terminal.waitFor('the probes', (text) => /^probed#$/m.test(text));
+  t.regex(screen, new RegExp(`^CapEff:\\s+${DOCKER_MASK}$`, 'm'));
+  t.regex(screen, /^NoNewPrivs:\s+1$/m);
+  t.regex(screen, /^Seccomp:\s+2$/m);
+  t.regex(screen, /swappiness: Read-only file system$/m);
+  shell.run('exit');
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
 });
+
+test("the runtime's own line while the terminal is raw (an OOM kill) starts at the left edge, as does what follows", async (t) => {
+  const shell = hostShell(t);
+  const { terminal } = shell;
+  await startContainer(shell, '--memory 64m /bin/bash', bashPrompt);
+  shell.run('head -c 300M /dev/zero | tail > /dev/null');
+  await terminal.waitFor("the runtime's report of the OOM kill", (text) => /out of memory: the container exceeded its 64 MiB limit/.test(text), 30_000);
+  shell.run('echo "next-$((1 + 1))"');
+  const screen = await terminal.waitFor('the next command to run', (text) => /^next-2$/m.test(text));
+  t.regex(screen, /^(root@container:\/# )?8-isolate-terminal: out of memory: the container exceeded its 64 MiB limit$/m);
+  t.notRegex(screen, /^\s+(Killed|root@container|next-2|8-isolate-terminal)/m, 'nothing begins mid-row, as after a line feed without a carriage return');
+  shell.run('exit');
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
+});
+
+test('--verbose: the terminal steps after the mounts and before the privileges go; the runtime opens the pty in between', async (t) => {
+  const shell = hostShell(t, { width: 200, height: 60 });
+  await startContainer(shell, `--verbose --user nobody sh -c 'echo "ran#"'`, /^ran#/m);
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
+  const steps = shell.terminal.screen().split('\n').filter((line) => line.startsWith('=> '));
+  const expected = [
+    /^=> \[child\] mount tmpfs on \/dev\/shm \.\.\. ok$/,
+    /^=> \[child\] mount devpts \(newinstance,ptmxmode=0666\) on \/dev\/pts; \/dev\/ptmx -> pts\/ptmx \.\.\. ok$/,
+    /^=> open \/proc\/\d+\/root\/dev\/pts\/ptmx, unlock it, TIOCGPTN \.\.\. ok$/,
+    /^=> TIOCSWINSZ: the size of this terminal \.\.\. ok$/,
+    /^=> \[child\] say "devpts"; the runtime opens a pty in it and answers its number \.\.\. ok$/,
+    /^=> raw mode on; relaying until the pty says EIO$/,
+    /^=> \[child\] setsid\(\), open \/dev\/pts\/0, ioctl\(TIOCSCTTY\), fchown to 65534, dup2 onto 0, 1, 2 \.\.\. ok$/,
+    /^=> \[child\] setrlimit\(RLIMIT_NOFILE, 1024:1024\) \.\.\. ok$/,
+    /^=> \[child\] setgroups\(\[\]\), setgid\(65534\), setuid\(65534\) \.\.\. ok$/,
+    /^=> \[child\] seccomp\(SECCOMP_SET_MODE_FILTER\): \d+ BPF instructions \.\.\. ok$/,
+    /^=> \[child\] exec sh: it becomes PID 1$/,
+    /^=> remove cgroup container-[0-9a-f]{8} \.\.\. ok$/,
+  ];
+  let at = 0;
+  for (const pattern of expected) {
+    const found = steps.findIndex((line, i) => i >= at && pattern.test(line));
+    t.true(found >= 0, `${pattern} after line ${at} of:\n${steps.join('\n')}`);
+    at = found + 1;
+  }
+});
+
+test('--no-tty from a terminal: stdio passed through as in stage 7, the terminal and session the host\'s', async (t) => {
+  const shell = hostShell(t);
+  await startContainer(shell, `--no-tty sh -c '[ -t 0 ] && echo "stdin-is-a-terminal"; echo "session-$(ps -o sid= -p 1 | tr -d " ")"; ls /dev/pts 2>&1 | head -1'`, /^session-/m);
+  t.deepEqual(await containerEnded(shell), { status: 0, modesBack: true });
+  const screen = shell.terminal.screen();
+  t.regex(screen, /^stdin-is-a-terminal$/m, "the host's terminal, passed through");
+  t.regex(screen, /^session-0$/m, "PID 1's session is the host's");
+  t.regex(screen, /No such file or directory/, 'no /dev/pts');
+});
+

@@ -168,8 +168,11 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
 export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
 /**
- * A real terminal: a tmux session running `command` (a shell command line). Every wait
- * has a bound, and a wait that runs out shows the screen as it was.
+ * A real terminal: a tmux session running `command` (a shell command line), on a tmux
+ * server of its own (its own socket, no configuration file): never someone else's
+ * server, which could run the command in other namespaces than this process's, and
+ * with someone else's settings. Every wait has a bound, and a wait that runs out shows
+ * the screen as it was.
  */
 export class Terminal {
   readonly session = `samples-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
@@ -193,6 +196,11 @@ export class Terminal {
     this.tmux('resize-window', '-t', this.session, '-x', String(width), '-y', String(height));
   }
 
+  /** The pid of the pane's first process: the shell that runs `command`. */
+  panePid(): number {
+    return Number(this.tmux('display-message', '-p', '-t', this.session, '#{pane_pid}').stdout.trim());
+  }
+
   /** Waits until the screen satisfies `test`; the timeout's error shows the screen. */
   async waitFor(what: string, test: (screen: string) => boolean, timeoutMs = 10_000): Promise<string> {
     let last = '';
@@ -200,12 +208,16 @@ export class Terminal {
     return last;
   }
 
+  /** Ends the session and its server, and so the processes in the terminal (they get SIGHUP); its socket goes too. */
   close(): void {
-    this.tmux('kill-session', '-t', this.session);
+    const socket = this.tmux('display-message', '-p', '#{socket_path}').stdout.trim();
+    this.tmux('kill-server');
+    if (socket !== '') fs.rmSync(socket, { force: true });
   }
 
-  private tmux(...args: string[]) {
-    return spawnSync('tmux', args, { encoding: 'utf8' });
+  /** Runs a tmux command on this terminal's server. */
+  tmux(...args: string[]) {
+    return spawnSync('tmux', ['-L', this.session, '-f', '/dev/null', ...args], { encoding: 'utf8' });
   }
 }
 

@@ -75,8 +75,12 @@ export function runTests(
   files: readonly string[],
   options: { titles?: readonly string[]; timeout?: string; serial?: boolean } = {},
 ): Promise<{ outcomes: TestOutcome[]; finished: boolean; output: string }> {
-  // A test skipped with a reason carries it in its title: "TITLE (skipped: REASON)".
-  const match = (options.titles ?? []).flatMap((title) => ['--match', title, '--match', `${title} (skipped: *`]);
+  // A test skipped with a reason carries it in its title: "TITLE (skipped: REASON)". One
+  // argument each: a title that starts with "--" would be read as an option of its own.
+  // In a pattern, * is any text and a backslash makes the next character literal
+  // ("Ctrl-\\" is in a title): the title's own are escaped.
+  const literal = (title: string) => title.replace(/[\\*]/g, '\\$&');
+  const match = (options.titles ?? []).flatMap((title) => [`--match=${literal(title)}`, `--match=${literal(title)} (skipped: *`]);
   const timeout = options.timeout === undefined ? [] : [`--timeout=${options.timeout}`];
   const scratch = ['--uts', '--mount', '--propagation', 'private', '--mount-proc', '--net', '--pid', '--fork'];
   const env: NodeJS.ProcessEnv = {

@@ -261,6 +261,71 @@ export const WORKSHOP: readonly WorkshopStage[] = [
       },
     ],
   },
+  {
+    stage: '7-isolate-privileges',
+    steps: [
+      {
+        file: 'src/capabilities.ts',
+        region: 'bounding-set',
+        hint: 'capabilities',
+        task: 'take every capability but those in `keep` out of the bounding set (prctl PR_CAPBSET_DROP), one at a time',
+      },
+      {
+        file: 'src/capabilities.ts',
+        region: 'capset',
+        hint: 'capabilities',
+        task: 'effective and permitted become `keep` (capabilityMask, capset), inheritable and ambient empty',
+      },
+    ],
+    claims: [
+      {
+        test: 'after: Docker 14 in effective, permitted and bounding; nothing inheritable or ambient',
+        file: 'test/capabilities.test.ts',
+        hint: 'CapBnd must be the 14: drop the others from the bounding set; CapEff and CapPrm too: capset with the mask of `keep`',
+      },
+      {
+        test: '--cap-drop ALL leaves none, --cap-add puts some back',
+        file: 'test/capabilities.test.ts',
+        hint: 'the sets follow `keep`, whatever it holds: an empty set drops every capability',
+      },
+      {
+        test: 'the kernel enforces it: without CAP_SYS_ADMIN, root cannot make a namespace (no filter: the capability says no)',
+        file: 'test/capabilities.test.ts',
+        hint: "CAP_SYS_ADMIN must leave the effective set (capset), not only the bounding set",
+      },
+    ],
+  },
+  {
+    stage: '8-isolate-terminal',
+    steps: [
+      {
+        file: 'src/pty.ts',
+        region: 'take-terminal',
+        task: 'make `slave` the controlling terminal of a new session (setsid, TIOCSCTTY), and stdin, stdout and stderr (dup2); keep it as `fd`',
+        standIn: {
+          note: 'the pty opened, but not yet the container\'s terminal: the command keeps the runtime\'s stdio',
+          code: 'const fd = fs.openSync(slave, O_RDWR | O_NOCTTY);',
+        },
+      },
+    ],
+    claims: [
+      {
+        test: 'tty is /dev/pts/0 of a devpts of its own; ps shows pts/0; the container holds no master and no socket',
+        file: 'test/terminal.test.ts',
+        hint: 'the shell must read and write the pty: dup2 the slave onto 0, 1 and 2; ps shows its TTY only once the pty controls its session (setsid, then TIOCSCTTY)',
+      },
+      {
+        test: "job control: &, jobs, fg, Ctrl-Z, bg, Ctrl-C and Ctrl-\\ reach the container's foreground job, not the runtime",
+        file: 'test/terminal.test.ts',
+        hint: 'keys become signals for the foreground group of the session the pty controls: setsid first, then ioctl(fd, TIOCSCTTY, 0)',
+      },
+      {
+        test: "modes the container sets on its terminal (stty raw -echo) stay on its pty: the host terminal's are back",
+        file: 'test/terminal.test.ts',
+        hint: 'stty changes the terminal on its stdin: fd 0 must be the pty (dup2), never the runtime\'s',
+      },
+    ],
+  },
 ];
 
 /** The number a learner types: 1 for '1-isolate-uts'. */
