@@ -6,7 +6,6 @@
 // and the master. Ctrl-C, Ctrl-Z and Ctrl-\ reach the container's foreground job; the
 // runtime's terminal gets its modes back on every way out. Without a terminal on stdin
 // (or with --no-tty), pipes pass through as in stages 0 to 7.
-import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterContainer } from '4-isolate-mount/container';
 import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/cgroup';
 import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
@@ -26,6 +25,7 @@ import {
   exec,
   main,
   parseArgs,
+  randomBytes,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
