@@ -149,7 +149,12 @@ export const WORKSHOP: readonly WorkshopStage[] = [
       {
         file: 'src/container.ts',
         region: 'mount-namespace',
-        task: 'give the calling thread a mount namespace of its own, rooted at rootfs, with proc, /dev (makeDev) and a tmpfs on /newtemp',
+        task: 'give the calling thread a mount namespace of its own, whose mounts never propagate to the host',
+      },
+      {
+        file: 'src/container.ts',
+        region: 'root',
+        task: 'in that namespace, make rootfs the root, with proc, /dev (makeDev) and a tmpfs on /newtemp, and no path back to the host',
         standIn: {
           note: "stage 3's way without its mounts: a chroot, which the host's mount table and a root process can see past",
           code: ["sethostname('container');", 'chroot(rootfs);', "chdir('/');"].join('\n'),
