@@ -21,7 +21,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { containersDir } from '@samples/rootfs';
+// Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
+import { containersDir } from '@samples/rootfs/resolve';
 import { CliError, leases, readMountinfo, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
 import { DT_UNKNOWN, FilesystemMagic, SyscallError, chdir, closedir, mount, opendir, readdir, setxattr, statfsType } from '@samples/syscalls';
 
