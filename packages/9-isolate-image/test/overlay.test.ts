@@ -3,7 +3,6 @@
 // --network none: no bridge is needed here). The image's files must come out of every
 // run as they went in, and nothing of a container may be left but what --keep keeps.
 import { type SpawnSyncOptions, spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { getxattr } from '@samples/syscalls';
 import { isAlive, leases, mountsUnder } from '@samples/runtime';
 import { collectOutput, describeMounts, isRoot, learnerEnvironment, rootTest as test, runStage, stageCommand, waitFor } from '@samples/testing';
 import anyTest, { type ExecutionContext } from 'ava';
+import { snapshot } from './helpers';
 
 const packageDir = path.join(__dirname, '..');
 const rootfsCli = path.join(packageDir, '..', '..', 'rootfs', 'src', 'cli.ts');
@@ -94,37 +94,6 @@ const storeEnvironment = (containers: string) => learnerEnvironment({ SAMPLES_RO
 /** Runs the stage (`pnpm start ARGS`, without pnpm), with the test's images and containers folder. */
 function container(containers: string, args: readonly string[], options: SpawnSyncOptions = {}) {
   return runStage(packageDir, args, { timeout: 30_000, ...options, env: { ...storeEnvironment(containers), ...options.env } });
-}
-
-/**
- * Everything about every file under `dir` that a write would change: type, mode, owner,
- * size, mtime and ctime (which any change of data, owner, mode or xattr moves), content,
- * symlink target, device number, overlayfs's opaque xattr.
- */
-function snapshot(dir: string): string[] {
-  const lines: string[] = [];
-  const walk = (folder: string) => {
-    for (const name of fs.readdirSync(folder).sort()) {
-      const file = path.join(folder, name);
-      const stat = fs.lstatSync(file, { bigint: true });
-      let detail = '';
-      if (stat.isFile()) detail = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-      else if (stat.isSymbolicLink()) detail = fs.readlinkSync(file);
-      else if (stat.isDirectory()) {
-        try {
-          detail = `opaque=${getxattr(file, 'trusted.overlay.opaque').toString()}`;
-        } catch {
-          detail = 'not opaque';
-        }
-      }
-      lines.push(
-        [path.relative(dir, file), stat.mode, stat.uid, stat.gid, stat.size, stat.rdev, stat.nlink, stat.mtimeNs, stat.ctimeNs, detail].join(' '),
-      );
-      if (stat.isDirectory()) walk(file);
-    }
-  };
-  walk(dir);
-  return lines;
 }
 
 test('inside, the file the top layer deleted is gone and the folder it replaced holds only its files', (t) => {
@@ -300,4 +269,85 @@ test('a kernel without overlayfs: one line, status 125, nothing left', (t) => {
   t.is(result.status, 125);
   t.is(result.stderr, '9-isolate-image: this kernel has no overlayfs ("overlay" is not in /proc/filesystems): load it (modprobe overlay), or use a kernel built with CONFIG_OVERLAY_FS\n');
   t.deepEqual(fs.readdirSync(containers), ['filesystems']);
+});
+
+/** `pnpm rootfs import FILE NAME` into the store whose images folder is `store`. */
+function importInto(store: string, file: string, name: string) {
+  return spawnSync(process.execPath, ['--require', 'tsx/cjs', rootfsCli, 'import', file, name], {
+    cwd: packageDir,
+    encoding: 'utf8',
+    env: { ...process.env, SAMPLES_ROOTFS_DIR: store },
+  });
+}
+
+test('what the import refuses, the stage cannot run: one line from each, status 125, nothing registered, stored or made', (t) => {
+  // A store of its own: other tests import into the shared one meanwhile.
+  const dir = fs.mkdtempSync(path.join(work, 'refused-'));
+  const store = path.join(dir, 'images');
+  const containers = containersFolder(t);
+  const bad: Record<string, () => string> = {
+    'neither a root filesystem nor an image': () => {
+      const file = path.join(dir, 'half.tar');
+      fs.writeFileSync(file, Buffer.concat([tarEntry({ path: 'oci-layout' }, '{"imageLayoutVersion":"1.0.0"}'), Buffer.alloc(1024)]));
+      return file;
+    },
+    'a layer whose digest does not match': () => {
+      const image = path.join(dir, 'damaged');
+      writeOciLayout(image, { layers: [change], compression: 'none' });
+      const blob = path.join(image, 'blobs', 'sha256', change.diffId.slice(7));
+      const bytes = fs.readFileSync(blob);
+      bytes[bytes.lastIndexOf(Buffer.from('hello\n'))] = 'H'.charCodeAt(0);
+      fs.writeFileSync(blob, bytes);
+      return image;
+    },
+    'a manifest naming a missing layer': () => {
+      const image = path.join(dir, 'incomplete');
+      writeOciLayout(image, { layers: [change], compression: 'none' });
+      fs.rmSync(path.join(image, 'blobs', 'sha256', change.diffId.slice(7)));
+      return image;
+    },
+    'an image for another architecture': () => {
+      const image = path.join(dir, 'foreign');
+      writeOciLayout(image, { layers: [change], architecture: process.arch === 's390x' ? 'riscv64' : 's390x' });
+      return image;
+    },
+  };
+  for (const [what, make] of Object.entries(bad)) {
+    const imported = importInto(store, make(), 'bad');
+    t.is(imported.status, 125, `${what}: ${imported.stderr}`);
+    t.regex(imported.stderr, /^rootfs: [^\n]*; nothing was imported\n$/, what);
+    const result = container(containers, ['--verbose', '--network', 'none', '--rootfs', 'bad', 'true'], { env: { SAMPLES_ROOTFS_DIR: store } });
+    t.is(result.status, 125, what);
+    t.regex(result.stderr, /^9-isolate-image: no root filesystem named "bad": `pnpm rootfs list` shows the ones there are; /, what);
+    t.is(result.stderr.split('\n').length, 2, `${what}: one line, no step`);
+  }
+  // (A folder the import made on its way may be there, empty.)
+  const entries = (folder: string) => (fs.existsSync(folder) ? fs.readdirSync(folder) : []);
+  t.deepEqual(entries(store), [], 'nothing registered');
+  t.deepEqual(entries(path.join(dir, 'layers', 'sha256')), [], 'no layer stored');
+  t.deepEqual(fs.readdirSync(containers), [], 'no folder made');
+});
+
+test("a layer removed from the store by hand: one line that says what to do, status 125, nothing made", (t) => {
+  const dir = fs.mkdtempSync(path.join(work, 'lacking-'));
+  const store = path.join(dir, 'images');
+  const containers = containersFolder(t);
+  writeOciLayout(path.join(dir, 'image'), { layers: [base, change] });
+  t.is(importInto(store, path.join(dir, 'image'), 'lacking').status, 0);
+  fs.rmSync(path.join(dir, 'layers', 'sha256', change.diffId.slice(7)), { recursive: true });
+  const result = container(containers, ['--verbose', ...inImage('lacking', 'true')], { env: { SAMPLES_ROOTFS_DIR: store } });
+  t.is(result.status, 125);
+  t.is(
+    result.stderr,
+    `9-isolate-image: the image "lacking" lacks its layer ${change.diffId} (removed by hand?): pnpm rootfs remove lacking, then import it again\n`,
+  );
+  t.deepEqual(fs.readdirSync(containers), []);
+});
+
+test('a command a layered image lacks: found missing inside, where its files are merged: one line, status 127; the folder goes', (t) => {
+  const containers = containersFolder(t);
+  const result = container(containers, inImage('two', 'no-such-command', '--flag'));
+  t.is(result.status, 127);
+  t.is(result.stderr, '9-isolate-image: command not found: no-such-command\n');
+  t.deepEqual(fs.readdirSync(containers), []);
 });
