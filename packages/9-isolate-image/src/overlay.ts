@@ -46,6 +46,8 @@ interface ContainerLease {
 /** A container's id: its folder's name. */
 const CONTAINER_ID = /^[0-9a-f]{12}$/;
 const KEEP = 'keep';
+/** requireUpperCapable's folder in containersDir(), named by the runtime's pid. */
+const PROBE = '.probe-';
 
 // #region checks
 /**
@@ -75,7 +77,8 @@ export function requireUpperCapable(dir: string): void {
       `${dir} is on ${filesystemOf(dir)}, which cannot hold a container's upper layer (${why}): set SAMPLES_CONTAINERS_DIR to a folder on ext4, xfs, btrfs or tmpfs`,
     );
   if (statfsType(dir) === FilesystemMagic.OVERLAYFS_SUPER_MAGIC) throw refuse('an overlay cannot be the upper layer of another');
-  const probe = path.join(dir, `.probe-${process.pid}`);
+  // (Should this runtime be killed before it removes its probe, the sweep does.)
+  const probe = path.join(dir, `${PROBE}${process.pid}`);
   fs.mkdirSync(probe);
   try {
     try {
@@ -244,9 +247,14 @@ export function sweepContainerLayers(): string[] {
   // left before it. (Listed before the leases are read: a lease is taken before its folder
   // is made and given back after it is removed, so a running runtime's folder has one.)
   const parent = containersDir();
-  const names = fs.readdirSync(parent).filter((name) => CONTAINER_ID.test(name));
+  const all = fs.readdirSync(parent);
+  const names = all.filter((name) => CONTAINER_ID.test(name));
   const leased = new Set(leases<ContainerLease>(LEASE).map(({ id }) => id));
   for (const name of names) if (!leased.has(name)) remove(path.join(parent, name));
+  // The probe of a runtime killed while it looked at the filesystem.
+  for (const name of all.filter((name) => name.startsWith(PROBE))) {
+    if (!fs.existsSync(`/proc/${name.slice(PROBE.length)}`)) remove(path.join(parent, name));
+  }
   return swept;
 }
 

@@ -194,8 +194,10 @@ test.serial("a runtime killed with SIGKILL leaves its folder, held by a lease wh
   t.deepEqual(hostMounts(), mountsBefore);
 });
 
-test('a folder no lease names (left before a reboot emptied /run) is swept by the next run; one kept with --keep is not', (t) => {
+test('a folder no lease names (left before a reboot emptied /run), or the probe of a runtime killed while it looked at the filesystem, is swept by the next run; one kept with --keep is not', (t) => {
   const containers = containersFolder(t);
+  const gone = spawnSync('true').pid;
+  fs.mkdirSync(path.join(containers, `.probe-${gone}`));
   for (const [id, kept] of [
     ['0123456789ab', false],
     ['ba9876543210', true],
