@@ -19,6 +19,7 @@ export interface ImageProcess {
   readonly imageSetsHome: boolean;
 }
 
+// #region process
 /** The process to start: `command` (the learner's, maybe empty) and the image's config over `defaults`. */
 export function imageProcess(config: ImageConfig, command: readonly string[], defaults: NodeJS.ProcessEnv): ImageProcess {
   const argv = [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : (config.Cmd ?? []))];
@@ -36,6 +37,8 @@ export function imageProcess(config: ImageConfig, command: readonly string[], de
     imageSetsHome: (config.Env ?? []).some((entry) => entry.startsWith('HOME=')),
   };
 }
+
+// #endregion
 
 /** The image's User in messages: a bad one is the image's fault, which --user can work around. */
 export const IMAGE_USER: UserOrigin = { name: "the image's User (which --user replaces)", exitStatus: ExitStatus.RUNTIME };
