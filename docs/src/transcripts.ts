@@ -268,7 +268,7 @@ export const transcripts: Record<string, Transcript> = {
       { inside: 'rm -rf /usr/bin; echo new > /root/note; ls /' },
       { host: 'ls -d rootfs/containers/*' },
       { host: 'find rootfs/containers/*/upper -mindepth 1 -printf "%y %m %p\\n" | sort' },
-      { host: 'ls rootfs/images/default/usr/bin | wc -l; ls -A rootfs/images/default/root' },
+      { host: 'ls rootfs/images/default/usr/bin | wc -l; ls rootfs/images/default/root/note' },
       { host: 'grep -c rootfs/containers /proc/self/mountinfo' },
       { inside: 'exit' },
       { host: 'ls -A rootfs/containers | wc -l' },

@@ -10,7 +10,7 @@
 // steps are `docker build` and `docker save`.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveRootfs } from '@samples/rootfs';
+import { buildDefaultRootfs } from '@samples/rootfs';
 import { layerFromFolder, layerOf, tarEntry, writeDockerSave } from '@samples/rootfs/testing';
 
 const [file] = process.argv.slice(2);
@@ -28,13 +28,14 @@ ls /etc/issue 2>/dev/null || echo "(no /etc/issue: the top layer deleted it)"
 `;
 
 async function main(): Promise<void> {
-  const base = resolveRootfs(undefined, { quiet: true });
-  // The default has no /etc/issue: it gets one here, for the top layer to delete.
-  const withIssue = fs.mkdtempSync(path.join(path.dirname(path.resolve(file!)), '.example-image-'));
+  // Built afresh (a second or so), not taken from rootfs/images/default, which stages 3
+  // to 8 write into; with an /etc/issue, for the top layer to delete.
+  const work = fs.mkdtempSync(path.join(path.dirname(path.resolve(file!)), '.example-image-'));
   try {
-    fs.cpSync(base, withIssue, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-    fs.writeFileSync(path.join(withIssue, 'etc/issue'), 'Default root filesystem\n');
-    const bottom = await layerFromFolder(withIssue);
+    const tree = path.join(work, 'tree');
+    buildDefaultRootfs(tree);
+    fs.writeFileSync(path.join(tree, 'etc/issue'), 'Default root filesystem\n');
+    const bottom = await layerFromFolder(tree);
     const top = layerOf([
       folder('etc'),
       tarEntry({ path: 'etc/.wh.issue', mtime }),
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
       'greeter:latest',
     );
   } finally {
-    fs.rmSync(withIssue, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
