@@ -1,21 +1,22 @@
-// Stage 9: the image stays untouched. Everything of stage 7, but the container's root
+// Stage 9: the image stays untouched. Everything of stage 8, but the container's root
 // is no longer the image's folder: it is an overlay, the image's layers read-only below
 // (lowerdir) and an empty folder of the container's own on top (upperdir), mounted in
 // the container's mount namespace only. Every write lands in that folder, removed when
 // the container ends (--keep keeps it). The image may be a stack of layers imported
 // from `docker save` or an OCI layout; its config's Env, WorkingDir, User and Cmd apply.
-import { randomBytes } from 'node:crypto';
 import { containerEnvironment, enterMountNamespace, enterRoot } from '4-isolate-mount/container';
 import { createCgroup, reclaimCgroups } from '5-isolate-cgroup/cgroup';
 import { limitOptions, parseLimits } from '5-isolate-cgroup/cgroup/limits';
 import { watchForOomKills } from '5-isolate-cgroup/oom';
-import { releaseWhenReady, stdioWithSync, waitForRuntime } from '5-isolate-cgroup/sync';
+import { askRuntime, releaseWhenReady, stdioWithSync, tellRuntime, waitForRuntime } from '5-isolate-cgroup/sync';
 import { networkOptions, parseNetworkOptions, prepareNetwork } from '6-isolate-network/network';
 import { restrictDevices } from '7-isolate-privileges/devices';
 import { parsePrivilegeOptions, privilegeOptions, privilegePlan } from '7-isolate-privileges/options';
 import { mountDevShm, protectKernelPaths, remountRootReadOnly } from '7-isolate-privileges/paths';
 import { dropPrivileges } from '7-isolate-privileges/privileges';
 import { resolveUserIn } from '7-isolate-privileges/user';
+import { attachTerminal, mountDevpts } from '8-isolate-terminal/pty';
+import { connectTerminal, lineEnd, relayTerminal, terminalOptions, wantsTerminal } from '8-isolate-terminal/terminal';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { requireCommand, resolveImage, rootfsOption } from '@samples/rootfs/resolve';
 import type { ImageConfig } from '@samples/rootfs';
@@ -25,6 +26,7 @@ import {
   exec,
   main,
   parseArgs,
+  randomBytes,
   requireContainerInit,
   requireSysAdmin,
   selfCommand,
@@ -40,13 +42,14 @@ import { createContainerLayer, finishContainerLayer, mountOverlay, openContainer
 
 const program = {
   name: '9-isolate-image',
-  summary: "stage 7 plus the image untouched: the root is an overlay, the image's layers read-only under one of the container's own",
+  summary: "stage 8 plus the image untouched: the root is an overlay, the image's layers read-only under one of the container's own",
   defaultCommand: "the image's Cmd",
   options: {
     rootfs: rootfsOption,
     ...limitOptions,
     ...networkOptions,
     ...privilegeOptions,
+    ...terminalOptions,
     ...layerOptions,
   },
 };
@@ -64,13 +67,14 @@ async function run(argv: string[]): Promise<number> {
   const limits = parseLimits(options);
   const networkSettings = parseNetworkOptions(options);
   const privileges = parsePrivilegeOptions(options);
+  const withTerminal = wantsTerminal(options);
   const { keep } = parseLayerOptions(options);
   requireSysAdmin(program.name);
   // Its layers, top first, and its config; the default is built on first use, before any namespace exists.
   const image = resolveImage(options.rootfs);
   // The command, or the image's: none at all is refused now.
   const [file] = imageProcess(image.config, command, containerEnvironment()).argv;
-  // A plain tree is looked into from the host's side, as in stage 7: a typo makes nothing.
+  // A plain tree is looked into from the host's side, as in stage 8: a typo makes nothing.
   // A layered image's files are merged in the container only: the child looks there.
   if (image.tree !== undefined) {
     requireCommand(image.tree, file, options.rootfs);
@@ -84,9 +88,11 @@ async function run(argv: string[]): Promise<number> {
   trace(`the container's folder: ${layer.dir} (upper, work, merged; lower/0..${layer.lowers.length - 1}: the image's layers)`);
   try {
     // Built (if a source changed) before the cgroup exists, so that nothing waits on the host meanwhile.
-    const [node, self] = selfCommand(__filename, ['child', layer.dir, JSON.stringify(image.config), ...argv]);
+    const [node, self] = selfCommand(__filename, ['child', layer.dir, withTerminal ? 'tty' : 'pipes', JSON.stringify(image.config), ...argv]);
+    // In raw mode a line of the runtime's own brings its own carriage return.
+    const report = (line: string) => process.stderr.write(`${program.name}: ${line}${lineEnd(withTerminal)}`);
     // Before anything else exists: a host port in use or a clashing subnet leaves nothing.
-    const network = await prepareNetwork(networkSettings, (line) => process.stderr.write(`${program.name}: ${line}\n`));
+    const network = await prepareNetwork(networkSettings, report);
     try {
       // A runtime killed with SIGKILL cannot remove its cgroup: the next one does.
       reclaimCgroups(CGROUP_LEASES, trace);
@@ -97,19 +103,37 @@ async function run(argv: string[]): Promise<number> {
         // Before any process is in the cgroup: the rules bind from the child's first open.
         if (!privileges.privileged) restrictDevices(cgroup);
         const flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWIPC | network.cloneFlags;
+        // With a terminal, the container never gets the runtime's, not even as stdin: it
+        // gets a pty of its own. Never `detached`: the child must be able to call setsid.
         const container = step(`re-execute self as "child" with ${cloneFlagNames(flags).join('|')}`, () =>
-          spawnInNamespaces(node, self, flags, { stdio: stdioWithSync() }),
+          spawnInNamespaces(node, self, flags, { stdio: stdioWithSync(withTerminal ? 'ignore' : 'inherit') }),
         );
         const pid = container.pid!;
-        // When Node has started in the child; the command starts with its network up.
-        const started = releaseWhenReady(container, () => {
-          step(`write ${pid} to ${cgroup.paths.map((dir) => `${dir}/cgroup.procs`).join(', ')}`, () => cgroup.add(pid));
-          network.connect(pid);
-        });
-        const oom = watchForOomKills(cgroup, limits.memory, (line) => process.stderr.write(`${program.name}: ${line}\n`));
+        let relayed: Promise<void> | undefined;
+        // When Node has started in the child; the command starts with its network up, and
+        // with its terminal: after "go", the terminal's handshake, on the same socket.
+        const started = releaseWhenReady(
+          container,
+          () => {
+            step(`write ${pid} to ${cgroup.paths.map((dir) => `${dir}/cgroup.procs`).join(', ')}`, () => cgroup.add(pid));
+            network.connect(pid);
+          },
+          withTerminal
+            ? async (conversation) => {
+                const master = await connectTerminal(conversation, pid);
+                if (master !== undefined) relayed = relayTerminal(master, container);
+              }
+            : undefined,
+        );
+        const oom = watchForOomKills(cgroup, limits.memory, report);
         try {
-          const status = await waitForExit(container, started);
-          await started; // a failure to join the cgroup or to connect is the one to report
+          let status: number;
+          try {
+            status = await waitForExit(container, started, { ownTerminal: withTerminal });
+          } finally {
+            await relayed; // the container's last output is out, and this terminal's modes are back
+          }
+          await started; // a failure to join the cgroup, to connect or to open the pty is the one to report
           return status;
         } finally {
           oom.stop();
@@ -121,7 +145,8 @@ async function run(argv: string[]): Promise<number> {
       await network.release();
     }
   } finally {
-    // The container's last process is gone, and its mount namespace, overlay and all, with it.
+    // The container's last process is gone, and its mount namespace, overlay and all, with
+    // it; this terminal has its modes back.
     const kept = step(keep ? `keep ${layer.dir}` : `remove ${layer.dir}`, () => finishContainerLayer(layer));
     if (kept !== undefined) process.stderr.write(`${program.name}: ${kept}\n`);
   }
@@ -129,7 +154,7 @@ async function run(argv: string[]): Promise<number> {
 // #endregion
 
 // #region child
-function child([dir, config, ...argv]: [string, ...string[]]): never {
+function child([dir, terminal, config, ...argv]: [string, ...string[]]): never {
   const { options, command } = parseArgs(program, argv);
   const privileges = parsePrivilegeOptions(options);
   setTracePrefix('child');
@@ -156,6 +181,16 @@ function child([dir, config, ...argv]: [string, ...string[]]): never {
   // #endregion
   if (privileges.readOnly) step('remount / read-only (MS_REMOUNT|MS_BIND|MS_RDONLY)', () => remountRootReadOnly());
   const user = containerUser(privileges.user, wanted);
+  if (terminal === 'tty') {
+    // A mount (CAP_SYS_ADMIN), and a slave that only root may open yet: before the privileges go.
+    step('mount devpts (newinstance,ptmxmode=0666) on /dev/pts; /dev/ptmx -> pts/ptmx', () => mountDevpts('/dev'));
+    const index = step('say "devpts"; the runtime opens a pty in it and answers its number', () => askRuntime(program.name, 'devpts'));
+    const owner = user !== undefined && user.uid !== 0 ? user : undefined;
+    step(`setsid(), open /dev/pts/${index}, ioctl(TIOCSCTTY)${owner ? `, fchown to ${owner.uid}` : ''}, dup2 onto 0, 1, 2`, () =>
+      attachTerminal(`/dev/pts/${index}`, owner),
+    );
+    tellRuntime(program.name, 'attached');
+  }
   dropPrivileges(privilegePlan(privileges, user, SIGKILL), step);
   trace(`exec ${wanted.argv[0]}: it becomes PID 1`);
   return exec(wanted.argv[0], wanted.argv.slice(1), processEnvironment(wanted, user));

@@ -18,12 +18,11 @@
 // While a runtime uses its folder it holds a lease on it, as stage 5 does on its cgroup
 // (@samples/runtime's leases): the folder of a runtime killed with SIGKILL is found by its
 // lease, whose owner is gone, and removed by the next run.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 // Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
 import { containersDir } from '@samples/rootfs/resolve';
-import { CliError, leases, readMountinfo, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
+import { CliError, leases, randomBytes, readMountinfo, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
 import { DT_UNKNOWN, FilesystemMagic, SyscallError, chdir, closedir, mount, opendir, readdir, setxattr, statfsType } from '@samples/syscalls';
 
 export interface ContainerLayer {

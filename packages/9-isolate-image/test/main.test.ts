@@ -1,7 +1,7 @@
 // Stage 9 from the host's side, as a learner starts it, on the repository's default
-// image: everything stage 7 owes a learner still holds (stdio, statuses, the network,
-// the privileges), and the default tree in rootfs/images/default comes out of every run
-// as it went in, whatever the container did to its root. Runs with the default network
+// image: everything stage 8 owes a learner without a terminal still holds (stdio,
+// statuses, the network, the privileges), and the default tree in rootfs/images/default
+// comes out of every run as it went in, whatever the container did to its root. Runs with the default network
 // (a bridge) happen in a scratch "host" network namespace, as stage 6's tests do. The
 // images made of layers are in overlay.test.ts.
 import fs from 'node:fs';
