@@ -293,7 +293,7 @@ export const transcripts: Record<string, Transcript> = {
       { inside: 'ls /; echo /*' },
       { inside: 'exit' },
       { run: 'pnpm -s -C packages/9-isolate-image start --network none --rootfs greeter' },
-      { run: 'pnpm -s -C packages/7-isolate-privileges start --network none --rootfs greeter true; echo "exit status $?"' },
+      { run: 'pnpm -s -C packages/8-isolate-terminal start --network none --rootfs greeter true; echo "exit status $?"' },
       { run: 'pnpm -s rootfs remove greeter; rm /tmp/greeter.tar' },
     ],
   },
