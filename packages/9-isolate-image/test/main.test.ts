@@ -10,7 +10,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { containersDir, resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
 import { isRoot, rootTest, runStage, startedRuntimes, testCommonBehaviour, testRootfsCommandLookup } from '@samples/testing';
-import { enterScratchHost, leftovers } from '../../6-isolate-network/test/helpers';
+import { enterScratchHost, leftovers } from '6-isolate-network/test/helpers';
 import { snapshot, stage } from './helpers';
 
 const test = rootTest.serial;

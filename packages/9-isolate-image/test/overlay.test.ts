@@ -15,7 +15,8 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { snapshot } from './helpers';
 
 const packageDir = path.join(__dirname, '..');
-const rootfsCli = path.join(packageDir, '..', '..', 'rootfs', 'src', 'cli.ts');
+// Found as the stage finds @samples/rootfs: a learner's copy of the stage (pnpm workshop) may be elsewhere.
+const rootfsCli = path.join(path.dirname(require.resolve('@samples/rootfs')), 'cli.ts');
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'image-'));
 process.once('exit', () => fs.rmSync(work, { recursive: true, force: true }));

@@ -331,6 +331,42 @@ export const WORKSHOP: readonly WorkshopStage[] = [
       },
     ],
   },
+  {
+    stage: '9-isolate-image',
+    steps: [
+      {
+        file: 'src/main.ts',
+        region: 'overlay',
+        task: "in the child's own mount namespace, mount the overlay of the container's folder (openContainerLayer(dir)) and make it the root",
+        standIn: {
+          note: "stage 8's way: the image's own folder as the root, read-write (a plain tree is its only layer)",
+          code: ['enterMountNamespace();', 'enterRoot(openContainerLayer(dir).lowers[0]!);'].join('\n'),
+        },
+      },
+    ],
+    claims: [
+      {
+        test: 'inside, the file the top layer deleted is gone and the folder it replaced holds only its files',
+        file: 'test/overlay.test.ts',
+        hint: "every layer of the image must be below, top first, as overlayOptions lists them: the root is the overlay mounted on the folder's merged, not a layer",
+      },
+      {
+        test: "after one container deletes /usr/bin and another writes a file, the image's files are byte for byte what they were, and a third sees neither",
+        file: 'test/overlay.test.ts',
+        hint: "a container's writes must land in its own upper folder: enterRoot gets the overlay (mountOverlay's merged folder), never the image's",
+      },
+      {
+        test: '--keep: the upper layer holds exactly the changes, and one line says where and how to remove it',
+        file: 'test/overlay.test.ts',
+        hint: "the changes are in the folder's upper only if the overlay's upperdir is it: mount with the options overlayOptions gives",
+      },
+      {
+        test: 'a runtime killed with SIGKILL leaves its folder, held by a lease whose owner is gone; the next run sweeps it; the host never sees the overlay',
+        file: 'test/overlay.test.ts',
+        hint: 'mount the overlay after enterMountNamespace: in the container\'s private mount namespace, where the host never sees it',
+      },
+    ],
+  },
 ];
 
 /** The number a learner types: 1 for '1-isolate-uts'. */
