@@ -51,7 +51,16 @@ export function normaliser(machine: Machine): (text: string) => string {
         return `${type}:[${namespaces.get(id)}]`;
       })
       // `mount | cut -d' ' -f1-5` inside: the root is the host's disk, whatever it is.
-      .replace(/^\S+ on \/ type \S+$/gm, '<disk> on / type <fs>'),
+      .replace(/^\S+ on \/ type \S+$/gm, '<disk> on / type <fs>')
+      // Stage 9: a container's folder is named at random. A layer made from the default
+      // root filesystem has the digest of this machine's build of it (`pnpm rootfs list`
+      // shows 12 digits, padded to keep the columns); an import takes its time; an image
+      // is listed with the day it was made.
+      .replace(/\/containers\/[0-9a-f]{12}\b/g, '/containers/<id>')
+      .replace(/\b[0-9a-f]{64}\b/g, '<sha256>')
+      .replace(/^( {2}(?:top|bottom| {3}) )[0-9a-f]{12}\b/gm, (_, before: string) => `${before}${'<digest>'.padEnd(12)}`)
+      .replace(/^(imported "[^"]+" .*) in \d+\.\d s: /gm, '$1 in <n> s: ')
+      .replace(/, \d{4}-\d{2}-\d{2}$/gm, ', <date>'),
   );
 }
 

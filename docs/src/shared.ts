@@ -9,6 +9,7 @@
 // namespace and goes with it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { resolveRootfs } from '@samples/rootfs';
 
 export interface SharedThing {
   /** What is still shared, or still allowed. */
@@ -30,6 +31,8 @@ export interface SharedThing {
   readonly fromTerminal?: boolean;
   /** Why it cannot be shown on this machine, if so. */
   readonly unavailable?: () => string | undefined;
+  /** Takes back what the command left on the host, if anything (the image row's file). */
+  readonly afterwards?: () => void;
 }
 
 const hostLine = (file: string, prefix: string) =>
@@ -39,6 +42,10 @@ const hostLine = (file: string, prefix: string) =>
     .find((line) => line.startsWith(prefix));
 const lines = (output: string) => output.trim().split('\n');
 const sameNamespace = (type: string) => (output: string) => output.trim() === fs.readlinkSync(`/proc/self/ns/${type}`);
+
+/** The file the image row's command writes, and where it lands on the host if the image is shared. */
+const IMAGE_PROBE = 'shared-probe';
+const imageProbe = () => path.join(resolveRootfs(undefined, { quiet: true }), 'etc', IMAGE_PROBE);
 
 /** The first block device the host has, as /proc/partitions lists it: its driver is there, opening it loads none. */
 const firstDisk = () => fs.readFileSync('/proc/partitions', 'utf8').split('\n')[2]?.trim();
@@ -120,11 +127,12 @@ export const shared: readonly SharedThing[] = [
   },
   {
     what: "the image's files, read-write, one copy for every container",
-    command: 'test -w /usr/bin && echo writable',
-    shows: '`writable`: a change lands in `rootfs/images/default`, for every container after',
+    command: `echo probe > /etc/${IMAGE_PROBE} && echo written`,
+    shows: `\`written\`, and the host finds the file in \`rootfs/images/default/etc\`, as will every container after (\`rm\` it there)`,
     elsewhere: 'runc: `"readonly": true` for the root in its default spec; Docker: the image stays read-only, each container writes to a layer of its own (overlayfs), dropped with it',
     closedBy: 9,
-    stillShared: (output) => /^writable$/m.test(output),
+    stillShared: (output) => /^written$/m.test(output) && fs.existsSync(imageProbe()),
+    afterwards: () => fs.rmSync(imageProbe(), { force: true }),
   },
   {
     what: "the host's terminal and session: no terminal of its own",

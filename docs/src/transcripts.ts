@@ -258,6 +258,45 @@ export const transcripts: Record<string, Transcript> = {
       { run: 'rm rootfs/images/default/tmp/type-into' },
     ],
   },
+  '9-isolate-image': {
+    root: true,
+    // The --verbose trace names the cgroup's folders, which differ between v1 and v2.
+    cgroup: 'v1',
+    steps: [
+      { start: 'pnpm -s -C packages/9-isolate-image start --verbose --network none bash' },
+      { inside: 'findmnt -n -o FSTYPE,OPTIONS /' },
+      { inside: 'rm -rf /usr/bin; echo new > /root/note; ls /' },
+      { host: 'ls -d rootfs/containers/*' },
+      { host: 'find rootfs/containers/*/upper -mindepth 1 -printf "%y %m %p\\n" | sort' },
+      { host: 'ls rootfs/images/default/usr/bin | wc -l; ls rootfs/images/default/root/note' },
+      { host: 'grep -c rootfs/containers /proc/self/mountinfo' },
+      { inside: 'exit' },
+      { host: 'ls -A rootfs/containers | wc -l' },
+    ],
+  },
+  '9-keep': {
+    root: true,
+    steps: [
+      { run: `pnpm -s -C packages/9-isolate-image start --network none --keep sh -c 'rm /etc/hostname; echo hi > /root/note'` },
+      { run: 'dir=$(ls -d rootfs/containers/*); find "$dir/upper" -mindepth 1 -printf "%y %p\\n" | sort; rm -rf "$dir"' },
+    ],
+  },
+  '9-saved-image': {
+    root: true,
+    steps: [
+      { run: 'node --require tsx/cjs packages/9-isolate-image/scripts/example-image.ts /tmp/greeter.tar; tar -tf /tmp/greeter.tar' },
+      { run: 'pnpm -s rootfs import /tmp/greeter.tar greeter' },
+      { run: 'pnpm -s rootfs list' },
+      { run: 'pnpm -s -C packages/9-isolate-image start --network none --rootfs greeter' },
+      { start: 'pnpm -s -C packages/9-isolate-image start --network none --rootfs greeter bash' },
+      { inside: 'rm -rf /usr /etc /srv /bin /sbin /lib* /root' },
+      { inside: 'ls /; echo /*' },
+      { inside: 'exit' },
+      { run: 'pnpm -s -C packages/9-isolate-image start --network none --rootfs greeter' },
+      { run: 'pnpm -s -C packages/8-isolate-terminal start --network none --rootfs greeter true; echo "exit status $?"' },
+      { run: 'pnpm -s rootfs remove greeter; rm /tmp/greeter.tar' },
+    ],
+  },
   '5-host-memory': {
     root: true,
     steps: [

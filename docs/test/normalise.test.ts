@@ -80,3 +80,26 @@ test('ps: one layout, PID 1 kept, the others replaced', (t) => {
 test('the root mount inside is the host disk, whichever it is', (t) => {
   t.is(normalise('/dev/vda on / type ext4\nproc on /proc type proc'), '<disk> on / type <fs>\nproc on /proc type proc');
 });
+
+test("stage 9: a container's folder, layer digests, an import's time, the day an image was made", (t) => {
+  t.is(
+    normalise(
+      [
+        "=> the container's folder: /srv/clone/main/rootfs/containers/0a1b2c3d4e5f (upper, work, merged; lower/0..0: the image's layers)",
+        '841ed0927382b2999a912e5df2f726e9d2110d2f0e9939225f512143c6119c33/layer.tar',
+        'imported "greeter" (docker-save, linux/amd64) in 0.3 s: 2 layers (2 new), 132 files, 25.1 MiB',
+        'greeter                ok     132    25.1 MiB   linux/amd64, 2 layers, imported from /tmp/greeter.tar, 2026-11-30',
+        '  top e4211aa09fe6            1      118 bytes',
+        '  bottom 78183bae6709         131    25.1 MiB',
+      ].join('\n'),
+    ),
+    [
+      "=> the container's folder: <repo>/rootfs/containers/<id> (upper, work, merged; lower/0..0: the image's layers)",
+      '<sha256>/layer.tar',
+      'imported "greeter" (docker-save, linux/amd64) in <n> s: 2 layers (2 new), 132 files, 25.1 MiB',
+      'greeter                ok     132    25.1 MiB   linux/amd64, 2 layers, imported from /tmp/greeter.tar, <date>',
+      '  top <digest>                1      118 bytes',
+      '  bottom <digest>             131    25.1 MiB',
+    ].join('\n'),
+  );
+});

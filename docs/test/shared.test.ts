@@ -25,6 +25,7 @@ for (const row of shared) {
     }
     // One container at a time: the runs of stage 5 each make a cgroup.
     rootTest.serial(title, (t) => {
+      if (row.afterwards !== undefined) t.teardown(row.afterwards);
       // From stage 6 on, no bridge: every row holds in a network namespace with only lo,
       // and a bridge on the real host would show in the transcripts run meanwhile.
       const network = stage >= 6 ? ['--network', 'none'] : [];

@@ -34,12 +34,20 @@ export function resolveRootfs(nameOrPath: string | undefined, options: { quiet?:
   return usable(found.dir, found.label);
 }
 
+/** Where stage 9 keeps each container's own layer over the layers resolveImage names. */
+export { containersDir } from './images';
+
 /** What a stage-9 container's root is made of: overlayfs's lower layers and the image's config. */
 export interface ResolvedImage {
   /** The real folders to stack, the top one first, as overlayfs's lowerdir lists them. */
   readonly layers: readonly string[];
   /** Empty for a plain tree. */
   readonly config: ImageConfig;
+  /**
+   * A plain tree's folder (its one layer), which the runtime can look into from the
+   * host's side; undefined for a layered image, whose files are merged only in the container.
+   */
+  readonly tree?: string;
 }
 
 /**
@@ -49,7 +57,10 @@ export interface ResolvedImage {
 export function resolveImage(nameOrPath: string | undefined, options: { quiet?: boolean } = {}): ResolvedImage {
   const found = find(nameOrPath, options);
   const image = found.marker?.image;
-  if (image === undefined) return { layers: [usable(found.dir, found.label)], config: {} };
+  if (image === undefined) {
+    const tree = usable(found.dir, found.label);
+    return { layers: [tree], config: {}, tree };
+  }
   const layers = [...image.layers].reverse().map(({ digest }) => {
     if (storedLayer(digest) === undefined) {
       throw new CliError(

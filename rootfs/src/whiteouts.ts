@@ -12,6 +12,7 @@ export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
+// #region whiteouts
 /** A whiteout name the layer cannot mean: it says what is wrong. */
 export class BadWhiteout extends Error {}
 
@@ -63,6 +64,8 @@ export class Whiteouts {
     }
   }
 }
+
+// #endregion
 
 function makeOpaque(root: string, dir: string): void {
   setxattr(makeFolder(root, dir), OPAQUE_XATTR, 'y');

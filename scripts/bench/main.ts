@@ -31,6 +31,7 @@ import {
   version,
   which,
 } from './contestants';
+import { imageLineup } from './image';
 import { type ImportTimes, type Tarballs, measureImports, tarballs } from './imports';
 import { GNU_TIME, peakRss, runOnce, type Spread, spread } from './measure';
 import { type Table, barChart, mib, ms, renderTable } from './report';
@@ -373,6 +374,10 @@ async function main(): Promise<number> {
     progress('');
   }
 
+  progress('making a large image for stage 9 (pnpm rootfs import of hundreds of MiB)');
+  const stage9 = await imageLineup(rootfs, node, bundles.get('stage9-none'));
+  progress('');
+
   // From here on the machine should be idle but for this: measured before and during.
   const machine = environment(node);
   const load = os.loadavg()[0]!;
@@ -383,14 +388,19 @@ async function main(): Promise<number> {
 
   const cgroupsBefore = benchCgroups();
   const line: Lineup = lineup({ rootfs, node, bundles });
-  process.once('SIGINT', () => {
+  line.contestants.push(...stage9.contestants);
+  const dispose = () => {
     line.dispose();
+    stage9.dispose();
+  };
+  process.once('SIGINT', () => {
+    dispose();
     process.exit(130);
   });
   const traceCount = Math.min(options.rounds, options.quick ? 3 : 10);
   const memoryRounds = Math.min(options.rounds, options.quick ? 1 : 5);
   const hasTime = fs.existsSync(GNU_TIME);
-  const notes = [...line.notes];
+  const notes = [...line.notes, ...(stage9.note ? [stage9.note] : [])];
   if (!hasTime) notes.push(`peak RSS needs GNU time (${GNU_TIME}): apt-get install time`);
   else {
     notes.push(
@@ -434,7 +444,7 @@ async function main(): Promise<number> {
     }
     progress('');
   } finally {
-    line.dispose();
+    dispose();
   }
   quietness.during = othersShare(atStart, cpuTicks());
   for (const [key, message] of traceErrors) {
@@ -566,6 +576,9 @@ async function main(): Promise<number> {
       );
     }
   }
+
+  const imageTarget = stage9.target((key) => results.find((r) => r.contestant.key === key)?.times ?? []);
+  if (imageTarget) out.push(`${bullet}${verdict(imageTarget.pass)} ${imageTarget.text}`);
 
   const left = [...benchCgroups()].filter((dir) => !cgroupsBefore.has(dir));
   if (left.length > 0) {

@@ -9,14 +9,14 @@
 // run that ended in a way no user should see (a stack trace, an unexplained error).
 //
 // It looks only at what it made itself, so a container in another terminal is no leak:
-// the runtimes it started (their leases), the processes that carry its marker, and the
-// places its stages mount.
+// the runtimes it started (their leases), the processes that carry its marker, the
+// places its stages mount, and the containers' folders made while it ran (stage 9).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveRootfs } from '@samples/rootfs';
+import { containersDir, resolveRootfs } from '@samples/rootfs';
 import { isAlive, leases, mountsUnder } from '@samples/runtime';
 
 const REPO = path.join(__dirname, '..', '..');
@@ -92,6 +92,8 @@ interface Snapshot {
   ipForward: string;
   /** Every file of the default root filesystem: path, type, mode, size, mtime. */
   rootfs: string;
+  /** The containers' own folders (stage 9's overlay layers) in containersDir(). */
+  containers: string[];
 }
 
 function snapshot(imagesDir: string, rootfs: string): Snapshot {
@@ -101,7 +103,16 @@ function snapshot(imagesDir: string, rootfs: string): Snapshot {
     links: fs.readdirSync('/sys/class/net').sort(),
     ipForward: fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(),
     rootfs: fingerprint(rootfs),
+    containers: listFolder(containersDir()),
   };
+}
+
+function listFolder(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
 }
 
 function fingerprint(dir: string): string {
@@ -223,6 +234,13 @@ function leaks(before: Snapshot, after: Snapshot, marker: string, runtimes: Set<
     same('net.ipv4.ip_forward', before.ipForward, after.ipForward);
   }
   if (before.rootfs !== after.rootfs) found.push('the default root filesystem changed');
+  // Containers' folders made since (stage 9) that no live runtime holds: the sweep run
+  // must have removed those of killed runtimes, and the others removed their own.
+  const layersHeld = new Set(leases<{ dir: string }>('container-layers').filter((lease) => isAlive(lease.owner)).map((lease) => lease.data.dir));
+  for (const name of after.containers.filter((name) => !before.containers.includes(name))) {
+    const dir = path.join(containersDir(), name);
+    if (!layersHeld.has(dir)) found.push(`container folder ${dir} is held by no runtime`);
+  }
   // Leases of the soak's runtimes (all gone now) that no sweep took back.
   for (const kind of leaseKinds()) {
     for (const lease of leases<unknown>(kind)) {

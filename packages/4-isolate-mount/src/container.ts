@@ -32,8 +32,18 @@ export { containerEnvironment } from '3-isolate-root-fs/container';
 export const NEWTEMP_SIZE = '64m';
 
 // #region enter
-/** Gives the calling thread a mount namespace of its own, rooted at `rootfs`. */
+/**
+ * Gives the calling thread a mount namespace of its own, rooted at `rootfs`: the two
+ * halves below, one after the other. Stage 9 calls them itself, with the overlay it
+ * mounts between them.
+ */
 export function enterContainer(rootfs: string): void {
+  enterMountNamespace();
+  enterRoot(rootfs);
+}
+
+/** Gives the calling thread a mount namespace of its own, whose mounts never reach the host's. */
+export function enterMountNamespace(): void {
   // #region mount-namespace
   // The child makes its own mount namespace, not the runtime: unsharing one also gives
   // the calling thread a root and working directory of its own (CLONE_FS), for good.
@@ -44,6 +54,15 @@ export function enterContainer(rootfs: string): void {
   step('mount("/", MS_REC|MS_PRIVATE): stop mount propagation to and from the host', () =>
     mount('', '/', '', MS_REC | MS_PRIVATE),
   );
+  // #endregion
+}
+
+/**
+ * In the mount namespace enterMountNamespace made: names the host "container", and makes
+ * `rootfs` the root, with proc, /dev and /newtemp in it and no way back to the host's files.
+ */
+export function enterRoot(rootfs: string): void {
+  // #region root
   step('sethostname("container")', () => sethostname('container'));
   // pivot_root wants the new root to be a mount point: bind it onto itself.
   step(`mount("${rootfs}", MS_BIND|MS_REC)`, () => mount(rootfs, rootfs, '', MS_BIND | MS_REC));

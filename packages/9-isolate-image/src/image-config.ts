@@ -5,9 +5,9 @@
 // config: nothing changes.
 import fs from 'node:fs';
 import type { ImageConfig } from '@samples/rootfs';
-import { CliError, ExitStatus } from '@samples/runtime';
+import { ExitStatus, noCommandGiven } from '@samples/runtime';
 import { chdir } from '@samples/syscalls';
-import { type ContainerUser, type UserOrigin, resolveUser } from '7-isolate-privileges/user';
+import { type ContainerUser, type UserOrigin, USER_OPTION, resolveUserIn } from '7-isolate-privileges/user';
 
 export interface ImageProcess {
   readonly argv: [string, ...string[]];
@@ -19,12 +19,11 @@ export interface ImageProcess {
   readonly imageSetsHome: boolean;
 }
 
+// #region process
 /** The process to start: `command` (the learner's, maybe empty) and the image's config over `defaults`. */
 export function imageProcess(config: ImageConfig, command: readonly string[], defaults: NodeJS.ProcessEnv): ImageProcess {
   const argv = [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : (config.Cmd ?? []))];
-  if (argv.length === 0) {
-    throw new CliError('no command given, and the image names none (no Cmd in its config): give one, e.g. /bin/sh', ExitStatus.USAGE);
-  }
+  if (argv.length === 0) throw noCommandGiven(', and the image names none (no Cmd in its config)');
   const env: NodeJS.ProcessEnv = { ...defaults };
   for (const entry of config.Env ?? []) {
     const equals = entry.indexOf('=');
@@ -39,16 +38,20 @@ export function imageProcess(config: ImageConfig, command: readonly string[], de
   };
 }
 
+// #endregion
+
 /** The image's User in messages: a bad one is the image's fault, which --user can work around. */
 export const IMAGE_USER: UserOrigin = { name: "the image's User (which --user replaces)", exitStatus: ExitStatus.RUNTIME };
 
 /**
- * The user --user (`origin` USER_OPTION) or the image's User names, resolved as stage 7
- * resolves --user, with the container's own /etc/passwd and /etc/group: call it after
- * pivot_root. Stage 7's privilege steps then switch to it (its plan's `user`), in their order.
+ * Who the command runs as: --user (`option`) when given, else the image's User, else
+ * root (undefined). A name is looked up as stage 7 looks up --user, in the container's
+ * own /etc/passwd and /etc/group: call it after pivot_root. Stage 7's privilege steps
+ * then switch to it (its plan's `user`), in their order.
  */
-export function resolveContainerUser(spec: string, origin: UserOrigin = IMAGE_USER): ContainerUser {
-  return resolveUser(spec, readIfThere('/etc/passwd') ?? '', readIfThere('/etc/group') ?? '', origin);
+export function containerUser(option: string | undefined, wanted: ImageProcess): ContainerUser | undefined {
+  if (option !== undefined) return resolveUserIn('/', option, USER_OPTION);
+  return wanted.user === undefined ? undefined : resolveUserIn('/', wanted.user, IMAGE_USER);
 }
 
 /** The environment to exec with: HOME is the user's home unless the image's Env sets it, as in Docker. */
@@ -64,12 +67,4 @@ export function processEnvironment(wanted: ImageProcess, user: ContainerUser | u
 export function enterWorkingDir(cwd: string): void {
   fs.mkdirSync(cwd, { recursive: true });
   chdir(cwd);
-}
-
-function readIfThere(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
 }

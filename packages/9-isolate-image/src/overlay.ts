@@ -18,11 +18,11 @@
 // While a runtime uses its folder it holds a lease on it, as stage 5 does on its cgroup
 // (@samples/runtime's leases): the folder of a runtime killed with SIGKILL is found by its
 // lease, whose owner is gone, and removed by the next run.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { containersDir } from '@samples/rootfs';
-import { CliError, leases, readMountinfo, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
+// Only the resolving part: the importer (node-tar, xz) is not loaded on every start.
+import { containersDir } from '@samples/rootfs/resolve';
+import { CliError, leases, randomBytes, readMountinfo, reclaimStaleLeases, releaseLease, takeLease } from '@samples/runtime';
 import { DT_UNKNOWN, FilesystemMagic, SyscallError, chdir, closedir, mount, opendir, readdir, setxattr, statfsType } from '@samples/syscalls';
 
 export interface ContainerLayer {
@@ -45,6 +45,8 @@ interface ContainerLease {
 /** A container's id: its folder's name. */
 const CONTAINER_ID = /^[0-9a-f]{12}$/;
 const KEEP = 'keep';
+/** requireUpperCapable's folder in containersDir(), named by the runtime's pid. */
+const PROBE = '.probe-';
 
 // #region checks
 /**
@@ -74,7 +76,8 @@ export function requireUpperCapable(dir: string): void {
       `${dir} is on ${filesystemOf(dir)}, which cannot hold a container's upper layer (${why}): set SAMPLES_CONTAINERS_DIR to a folder on ext4, xfs, btrfs or tmpfs`,
     );
   if (statfsType(dir) === FilesystemMagic.OVERLAYFS_SUPER_MAGIC) throw refuse('an overlay cannot be the upper layer of another');
-  const probe = path.join(dir, `.probe-${process.pid}`);
+  // (Should this runtime be killed before it removes its probe, the sweep does.)
+  const probe = path.join(dir, `${PROBE}${process.pid}`);
   fs.mkdirSync(probe);
   try {
     try {
@@ -243,9 +246,14 @@ export function sweepContainerLayers(): string[] {
   // left before it. (Listed before the leases are read: a lease is taken before its folder
   // is made and given back after it is removed, so a running runtime's folder has one.)
   const parent = containersDir();
-  const names = fs.readdirSync(parent).filter((name) => CONTAINER_ID.test(name));
+  const all = fs.readdirSync(parent);
+  const names = all.filter((name) => CONTAINER_ID.test(name));
   const leased = new Set(leases<ContainerLease>(LEASE).map(({ id }) => id));
   for (const name of names) if (!leased.has(name)) remove(path.join(parent, name));
+  // The probe of a runtime killed while it looked at the filesystem.
+  for (const name of all.filter((name) => name.startsWith(PROBE))) {
+    if (!fs.existsSync(`/proc/${name.slice(PROBE.length)}`)) remove(path.join(parent, name));
+  }
   return swept;
 }
 

@@ -1,23 +1,39 @@
 // Stage 9's root, seen from the host's side: images the tests make with node-tar,
-// imported by `pnpm rootfs import`, run by test/fixtures/container.ts (stage 4's container
-// with overlay.ts's root). The image's files must come out of every run as they went in.
+// imported by `pnpm rootfs import`, run by the stage as a learner runs it (with
+// --network none: no bridge is needed here). The image's files must come out of every
+// run as they went in, and nothing of a container may be left but what --keep keeps.
 import { type SpawnSyncOptions, spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildDefaultRootfs } from '@samples/rootfs';
 import { type Layer, layerFromFolder, layerOf, tarEntry, writeDockerSave, writeOciLayout } from '@samples/rootfs/testing';
 import { getxattr } from '@samples/syscalls';
-import { mountsUnder } from '@samples/runtime';
-import { collectOutput, describeMounts, isRoot, rootTest as test, waitFor } from '@samples/testing';
+import { isAlive, leases, mountsUnder } from '@samples/runtime';
+import { collectOutput, describeMounts, isRoot, learnerEnvironment, rootTest as test, runStage, stageCommand, waitFor } from '@samples/testing';
 import anyTest, { type ExecutionContext } from 'ava';
+import { snapshot } from './helpers';
 
 const packageDir = path.join(__dirname, '..');
-const rootfsCli = path.join(packageDir, '..', '..', 'rootfs', 'src', 'cli.ts');
-const fixture = path.join(__dirname, 'fixtures', 'container.ts');
+// Found as the stage finds @samples/rootfs: a learner's copy of the stage (pnpm workshop) may be elsewhere.
+const rootfsCli = path.join(path.dirname(require.resolve('@samples/rootfs')), 'cli.ts');
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'image-'));
+/** The test's own folder, named by its pid: `samples-image-test-PID-XXXXXX`. */
+const WORK_PREFIX = 'samples-image-test-';
+// A run killed before its exit hook (a workshop check that timed out: its scratch host
+// kills what is left) leaves its folder, ~60 MiB: the next run removes those whose pid is
+// gone, or which are older than any run (a pid of a scratch host's own PID namespace may
+// name another process here).
+const STALE_MS = 30 * 60 * 1000;
+for (const name of fs.readdirSync(os.tmpdir())) {
+  const pid = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(name)?.[1];
+  if (pid === undefined) continue;
+  const folder = path.join(os.tmpdir(), name);
+  const modified = fs.statSync(folder, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const stale = !fs.existsSync(`/proc/${pid}`) || Date.now() - modified > STALE_MS;
+  if (stale) fs.rmSync(folder, { recursive: true, force: true });
+}
+const work = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_PREFIX}${process.pid}-`));
 process.once('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 const images = path.join(work, 'images');
 const layers = path.join(work, 'layers');
@@ -85,60 +101,29 @@ function containersFolder(t: ExecutionContext): string {
   return dir;
 }
 
-/** Runs the fixture: `container.ts run ARGS`, with the test's images and containers folder. */
-function container(containers: string, args: readonly string[], options: SpawnSyncOptions = {}) {
-  const result = spawnSync(process.execPath, ['--require', 'tsx/cjs', fixture, 'run', ...args], {
-    cwd: packageDir,
-    encoding: 'utf8',
-    timeout: 30_000,
-    ...options,
-    env: { ...process.env, SAMPLES_ROOTFS_DIR: images, SAMPLES_CONTAINERS_DIR: containers, ...options.env },
-  });
-  if (result.error) throw result.error;
-  return { status: result.status, stdout: String(result.stdout), stderr: String(result.stderr) };
-}
+/** The stage's arguments for a container of `image` (a name in the test's images) running `command`. */
+const inImage = (image: string, ...command: string[]) => ['--network', 'none', '--rootfs', image, ...command];
 
-/**
- * Everything about every file under `dir` that a write would change: type, mode, owner,
- * size, mtime and ctime (which any change of data, owner, mode or xattr moves), content,
- * symlink target, device number, overlayfs's opaque xattr.
- */
-function snapshot(dir: string): string[] {
-  const lines: string[] = [];
-  const walk = (folder: string) => {
-    for (const name of fs.readdirSync(folder).sort()) {
-      const file = path.join(folder, name);
-      const stat = fs.lstatSync(file, { bigint: true });
-      let detail = '';
-      if (stat.isFile()) detail = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-      else if (stat.isSymbolicLink()) detail = fs.readlinkSync(file);
-      else if (stat.isDirectory()) {
-        try {
-          detail = `opaque=${getxattr(file, 'trusted.overlay.opaque').toString()}`;
-        } catch {
-          detail = 'not opaque';
-        }
-      }
-      lines.push(
-        [path.relative(dir, file), stat.mode, stat.uid, stat.gid, stat.size, stat.rdev, stat.nlink, stat.mtimeNs, stat.ctimeNs, detail].join(' '),
-      );
-      if (stat.isDirectory()) walk(file);
-    }
-  };
-  walk(dir);
-  return lines;
+/** The environment of a run: the test's images and containers folder. */
+const storeEnvironment = (containers: string) => learnerEnvironment({ SAMPLES_ROOTFS_DIR: images, SAMPLES_CONTAINERS_DIR: containers });
+
+/** Runs the stage (`pnpm start ARGS`, without pnpm), with the test's images and containers folder. */
+function container(containers: string, args: readonly string[], options: SpawnSyncOptions = {}) {
+  return runStage(packageDir, args, { timeout: 30_000, ...options, env: { ...storeEnvironment(containers), ...options.env } });
 }
 
 test('inside, the file the top layer deleted is gone and the folder it replaced holds only its files', (t) => {
-  const result = container(containersFolder(t), ['two', 'sh', '-c', 'ls /etc/doomed 2>&1; ls /opt/config; cat /srv/app/hello.txt']);
+  const result = container(containersFolder(t), inImage('two', 'sh', '-c', 'ls /etc/doomed 2>&1; ls /opt/config; cat /srv/app/hello.txt'));
   t.is(result.stdout, "ls: cannot access '/etc/doomed': No such file or directory\nc\nhello\n", result.stderr);
 });
 
-test("the image's config: Cmd is the default command, in WorkingDir, with Env; User", (t) => {
+test("the image's config: Cmd is the default command, in WorkingDir, with Env; User, which --user replaces", (t) => {
   const containers = containersFolder(t);
-  t.is(container(containers, ['two']).stdout, 'default command in /srv/app: hello from the image\n');
-  t.is(container(containers, ['two', 'sh', '-c', 'echo $GREETING']).stdout, 'hello from the image\n', 'a command replaces Cmd only');
-  t.is(container(containers, ['three']).stdout, '65534\n', 'User nobody');
+  t.is(container(containers, inImage('two')).stdout, 'default command in /srv/app: hello from the image\n');
+  t.is(container(containers, inImage('two', 'sh', '-c', 'echo $GREETING')).stdout, 'hello from the image\n', 'a command replaces Cmd only');
+  t.is(container(containers, inImage('three')).stdout, '65534\n', 'User nobody');
+  t.is(container(containers, ['--user', '0', ...inImage('three')]).stdout, '0\n', '--user replaces it');
+  t.is(container(containers, inImage('three', 'sh', '-c', 'echo $HOME; grep CapEff /proc/self/status')).stdout, '/nonexistent\nCapEff:\t0000000000000000\n');
 });
 
 test('the layer both images have is stored once; the top layers are stored as overlayfs reads them', (t) => {
@@ -155,16 +140,16 @@ test.serial("after one container deletes /usr/bin and another writes a file, the
   const containers = containersFolder(t);
   // The layers of "two" (other tests import more layers meanwhile), and the mount points below them.
   const imageLayers = () => [base, change].map((layer) => path.join(layers, 'sha256', layer.diffId.slice(7))).concat(path.join(layers, 'mount-points'));
-  t.is(container(containers, ['two', 'true']).status, 0, 'a first run makes the mount points');
+  t.is(container(containers, inImage('two', 'true')).status, 0, 'a first run makes the mount points');
   const before = imageLayers().flatMap(snapshot);
   const baseTree = path.join(layers, 'sha256', base.diffId.slice(7), 'diff');
   // ls is in /usr/bin: after the rm, only the shell's own echo is left to list with.
-  const removed = container(containers, ['two', 'sh', '-c', 'rm -rf /usr/bin; echo /usr/*']);
+  const removed = container(containers, inImage('two', 'sh', '-c', 'rm -rf /usr/bin; echo /usr/*'));
   const usr = fs.readdirSync(path.join(baseTree, 'usr')).filter((name) => name !== 'bin').sort();
   t.is(removed.stdout, `${usr.map((name) => `/usr/${name}`).join(' ')}\n`, removed.stderr);
-  t.is(container(containers, ['two', 'sh', '-c', 'echo new > /root/new-file']).status, 0);
+  t.is(container(containers, inImage('two', 'sh', '-c', 'echo new > /root/new-file')).status, 0);
   t.deepEqual(imageLayers().flatMap(snapshot), before);
-  const third = container(containers, ['two', 'sh', '-c', 'ls /usr/bin | wc -l; ls -A /root']);
+  const third = container(containers, inImage('two', 'sh', '-c', 'ls /usr/bin | wc -l; ls -A /root'));
   const usrBin = fs.readdirSync(path.join(baseTree, 'usr', 'bin')).length;
   const root = fs.readdirSync(path.join(baseTree, 'root')).sort();
   t.is(third.stdout, `${usrBin}\n${root.map((name) => `${name}\n`).join('')}`);
@@ -174,18 +159,18 @@ test.serial("after one container deletes /usr/bin and another writes a file, the
 test("a plain tree (the default) is one lower layer: a container's writes never reach it", (t) => {
   const containers = containersFolder(t);
   // The first run builds the default; the snapshot is taken after.
-  t.is(container(containers, ['default', 'true']).status, 0);
+  t.is(container(containers, inImage('default', 'true')).status, 0);
   const before = snapshot(path.join(images, 'default'));
-  const result = container(containers, ['default', 'sh', '-c', 'rm -rf /usr/bin/ls /etc; echo x > /newfile; cat /newfile']);
+  const result = container(containers, inImage('default', 'sh', '-c', 'rm -rf /usr/bin/ls /etc; echo x > /newfile; cat /newfile'));
   t.is(result.stdout, 'x\n', result.stderr);
   t.deepEqual(snapshot(path.join(images, 'default')), before);
 });
 
 test('--keep: the upper layer holds exactly the changes, and one line says where and how to remove it', (t) => {
   const containers = containersFolder(t);
-  const result = container(containers, ['--keep', 'two', 'sh', '-c', 'rm /etc/hostname; echo x > /root/file; mkdir /srv/app/new']);
+  const result = container(containers, ['--keep', ...inImage('two', 'sh', '-c', 'rm /etc/hostname; echo x > /root/file; mkdir /srv/app/new')]);
   t.is(result.status, 0, result.stderr);
-  const [, upper, folder] = /^container: the container's changes are kept in (\S+) \(whiteouts are 0\/0 character devices\); remove them with: rm -rf (\S+)\n$/.exec(result.stderr) ?? [];
+  const [, upper, folder] = /^9-isolate-image: the container's changes are kept in (\S+) \(whiteouts are 0\/0 character devices\); remove them with: rm -rf (\S+)\n$/.exec(result.stderr) ?? [];
   t.truthy(upper, result.stderr);
   const listing = spawnSync('find', ['.', '-mindepth', '1', '-printf', '%p %y %m %U\\n'], { cwd: upper!, encoding: 'utf8' }).stdout.trim().split('\n').sort();
   t.deepEqual(listing, ['./etc d 755 0', './etc/hostname c 0 0', './root d 700 0', './root/file f 644 0', './srv d 755 0', './srv/app d 755 0', './srv/app/new d 755 0']);
@@ -194,12 +179,12 @@ test('--keep: the upper layer holds exactly the changes, and one line says where
   t.deepEqual(fs.readdirSync(containers), []);
 });
 
-test.serial('a runtime killed with SIGKILL leaves its folder; the next run sweeps it; the host never sees the overlay', async (t) => {
+test.serial("a runtime killed with SIGKILL leaves its folder, held by a lease whose owner is gone; the next run sweeps it; the host never sees the overlay", async (t) => {
   const containers = containersFolder(t);
   const mountsBefore = hostMounts();
-  const runtime = spawn(process.execPath, ['--require', 'tsx/cjs', fixture, 'run', 'two', 'sh', '-c', 'echo ready; exec sleep 60'], {
+  const runtime = spawn(...stageCommand(packageDir, inImage('two', 'sh', '-c', 'echo ready; exec sleep 60')), {
     cwd: packageDir,
-    env: { ...process.env, SAMPLES_ROOTFS_DIR: images, SAMPLES_CONTAINERS_DIR: containers },
+    env: storeEnvironment(containers),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => runtime.once('exit', resolve));
@@ -213,14 +198,22 @@ test.serial('a runtime killed with SIGKILL leaves its folder; the next run sweep
   await exited;
   // The container dies with its runtime (PR_SET_PDEATHSIG): wait for it, up to 10 s.
   await waitFor(`the container (pid ${sleeper}) to die with its runtime`, () => !fs.existsSync(`/proc/${sleeper}`), 10_000);
-  t.deepEqual(fs.readdirSync(containers), [folder], 'nothing could remove it');
-  t.is(container(containers, ['two', 'true']).status, 0);
+  // Any stage-9 runtime that starts meanwhile (another test's, another worktree's) may
+  // sweep it first: until then, its lease names it, with an owner that is gone.
+  const lease = leases<{ dir: string }>('container-layers').find(({ id }) => id === folder);
+  if (lease !== undefined) {
+    t.is(lease.data.dir, path.join(containers, folder!));
+    t.false(isAlive(lease.owner));
+  } else t.false(fs.existsSync(path.join(containers, folder!)), 'no lease: swept already, folder and all');
+  t.is(container(containers, inImage('two', 'true')).status, 0);
   t.deepEqual(fs.readdirSync(containers), [], 'swept by the next run');
   t.deepEqual(hostMounts(), mountsBefore);
 });
 
-test('a folder no lease names (left before a reboot emptied /run) is swept by the next run; one kept with --keep is not', (t) => {
+test('a folder no lease names (left before a reboot emptied /run), or the probe of a runtime killed while it looked at the filesystem, is swept by the next run; one kept with --keep is not', (t) => {
   const containers = containersFolder(t);
+  const gone = spawnSync('true').pid;
+  fs.mkdirSync(path.join(containers, `.probe-${gone}`));
   for (const [id, kept] of [
     ['0123456789ab', false],
     ['ba9876543210', true],
@@ -229,7 +222,7 @@ test('a folder no lease names (left before a reboot emptied /run) is swept by th
     if (kept) fs.writeFileSync(path.join(containers, id, 'keep'), '');
   }
   fs.mkdirSync(path.join(containers, 'not-a-container'));
-  t.is(container(containers, ['two', 'true']).status, 0);
+  t.is(container(containers, inImage('two', 'true')).status, 0);
   t.deepEqual(fs.readdirSync(containers).sort(), ['ba9876543210', 'not-a-container']);
 });
 
@@ -243,42 +236,44 @@ test('an image of 100 layers mounts (lowerdir stays within a page), the top laye
     env: { ...process.env, SAMPLES_ROOTFS_DIR: images },
   });
   t.is(imported.status, 0, imported.stderr);
-  const result = container(containersFolder(t), ['many', 'sh', '-c', 'cat /layer; ls / | grep -c "^n-"; grep -o "lowerdir=[^,]*" /proc/self/mountinfo | head -1']);
+  const result = container(containersFolder(t), inImage('many', 'sh', '-c', 'cat /layer; ls / | grep -c "^n-"; grep -o "lowerdir=[^,]*" /proc/self/mountinfo | head -1'));
   const [top, count, lowerdir] = result.stdout.trim().split('\n');
   t.is(top, '99', result.stderr);
   t.is(count, '99');
   t.regex(lowerdir!, /^lowerdir=lower\/0:lower\/1:.*:lower\/100$/, '99 layers, the base, and the mount points at the bottom');
 });
 
-/** Runs the fixture in a mount namespace of its own after `setup` (sh), which the host never sees. */
+/** Runs the stage in a mount namespace of its own after `setup` (sh), which the host never sees. */
 function containerAfter(setup: string, containers: string, args: readonly string[]) {
-  const script = `${setup} && exec "$0" --require tsx/cjs "$@"`;
-  return spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, fixture, 'run', ...args], {
+  const [node, argv] = stageCommand(packageDir, ['--verbose', ...args]);
+  const result = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${setup} && exec "$@"`, 'sh', node, ...argv], {
     cwd: packageDir,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, SAMPLES_ROOTFS_DIR: images, SAMPLES_CONTAINERS_DIR: containers },
+    env: storeEnvironment(containers),
   });
+  if (result.error) throw result.error;
+  return result;
 }
 
 for (const { fs: filesystem, mount, says } of [
   {
     fs: 'an overlay',
     mount: (dir: string) => `mkdir -p ${dir}/l ${dir}/u ${dir}/w ${dir}/m && mount -t overlay overlay -o lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w ${dir}/m`,
-    says: /^container: \S+ is on overlay, which cannot hold a container's upper layer \(an overlay cannot be the upper layer of another\): set SAMPLES_CONTAINERS_DIR to a folder on ext4, xfs, btrfs or tmpfs\n$/,
+    says: /^9-isolate-image: \S+ is on overlay, which cannot hold a container's upper layer \(an overlay cannot be the upper layer of another\): set SAMPLES_CONTAINERS_DIR to a folder on ext4, xfs, btrfs or tmpfs\n$/,
   },
   {
     fs: 'ramfs',
     mount: (dir: string) => `mkdir -p ${dir}/m && mount -t ramfs ramfs ${dir}/m`,
-    says: /^container: \S+ is on ramfs, which cannot hold a container's upper layer \(no trusted\.\* xattrs\): set SAMPLES_CONTAINERS_DIR to .*\n$/,
+    says: /^9-isolate-image: \S+ is on ramfs, which cannot hold a container's upper layer \(no trusted\.\* xattrs\): set SAMPLES_CONTAINERS_DIR to .*\n$/,
   },
 ]) {
   test(`a containers folder on ${filesystem}: one line, status 125, nothing left`, (t) => {
     const scratch = containersFolder(t);
     const containers = path.join(scratch, 'm', 'containers');
-    const result = containerAfter(mount(scratch), containers, ['two', 'true']);
+    const result = containerAfter(mount(scratch), containers, inImage('two', 'true'));
     t.is(result.status, 125);
-    t.regex(result.stderr, says);
+    t.regex(result.stderr, says, 'one line, and no step taken (--verbose)');
     // What was written on the overlay is in its upper folder, which the host sees.
     if (fs.existsSync(path.join(scratch, 'u'))) t.deepEqual(fs.readdirSync(path.join(scratch, 'u')), []);
   });
@@ -288,8 +283,89 @@ test('a kernel without overlayfs: one line, status 125, nothing left', (t) => {
   const containers = containersFolder(t);
   const fake = path.join(containers, 'filesystems');
   fs.writeFileSync(fake, fs.readFileSync('/proc/filesystems', 'utf8').replace(/^nodev\toverlay\n/m, ''));
-  const result = containerAfter(`mount --bind ${fake} /proc/filesystems`, containers, ['two', 'true']);
+  const result = containerAfter(`mount --bind ${fake} /proc/filesystems`, containers, inImage('two', 'true'));
   t.is(result.status, 125);
-  t.is(result.stderr, 'container: this kernel has no overlayfs ("overlay" is not in /proc/filesystems): load it (modprobe overlay), or use a kernel built with CONFIG_OVERLAY_FS\n');
+  t.is(result.stderr, '9-isolate-image: this kernel has no overlayfs ("overlay" is not in /proc/filesystems): load it (modprobe overlay), or use a kernel built with CONFIG_OVERLAY_FS\n');
   t.deepEqual(fs.readdirSync(containers), ['filesystems']);
+});
+
+/** `pnpm rootfs import FILE NAME` into the store whose images folder is `store`. */
+function importInto(store: string, file: string, name: string) {
+  return spawnSync(process.execPath, ['--require', 'tsx/cjs', rootfsCli, 'import', file, name], {
+    cwd: packageDir,
+    encoding: 'utf8',
+    env: { ...process.env, SAMPLES_ROOTFS_DIR: store },
+  });
+}
+
+test('what the import refuses, the stage cannot run: one line from each, status 125, nothing registered, stored or made', (t) => {
+  // A store of its own: other tests import into the shared one meanwhile.
+  const dir = fs.mkdtempSync(path.join(work, 'refused-'));
+  const store = path.join(dir, 'images');
+  const containers = containersFolder(t);
+  const bad: Record<string, () => string> = {
+    'neither a root filesystem nor an image': () => {
+      const file = path.join(dir, 'half.tar');
+      fs.writeFileSync(file, Buffer.concat([tarEntry({ path: 'oci-layout' }, '{"imageLayoutVersion":"1.0.0"}'), Buffer.alloc(1024)]));
+      return file;
+    },
+    'a layer whose digest does not match': () => {
+      const image = path.join(dir, 'damaged');
+      writeOciLayout(image, { layers: [change], compression: 'none' });
+      const blob = path.join(image, 'blobs', 'sha256', change.diffId.slice(7));
+      const bytes = fs.readFileSync(blob);
+      bytes[bytes.lastIndexOf(Buffer.from('hello\n'))] = 'H'.charCodeAt(0);
+      fs.writeFileSync(blob, bytes);
+      return image;
+    },
+    'a manifest naming a missing layer': () => {
+      const image = path.join(dir, 'incomplete');
+      writeOciLayout(image, { layers: [change], compression: 'none' });
+      fs.rmSync(path.join(image, 'blobs', 'sha256', change.diffId.slice(7)));
+      return image;
+    },
+    'an image for another architecture': () => {
+      const image = path.join(dir, 'foreign');
+      writeOciLayout(image, { layers: [change], architecture: process.arch === 's390x' ? 'riscv64' : 's390x' });
+      return image;
+    },
+  };
+  for (const [what, make] of Object.entries(bad)) {
+    const imported = importInto(store, make(), 'bad');
+    t.is(imported.status, 125, `${what}: ${imported.stderr}`);
+    t.regex(imported.stderr, /^rootfs: [^\n]*; nothing was imported\n$/, what);
+    const result = container(containers, ['--verbose', '--network', 'none', '--rootfs', 'bad', 'true'], { env: { SAMPLES_ROOTFS_DIR: store } });
+    t.is(result.status, 125, what);
+    t.regex(result.stderr, /^9-isolate-image: no root filesystem named "bad": `pnpm rootfs list` shows the ones there are; /, what);
+    t.is(result.stderr.split('\n').length, 2, `${what}: one line, no step`);
+  }
+  // (A folder the import made on its way may be there, empty.)
+  const entries = (folder: string) => (fs.existsSync(folder) ? fs.readdirSync(folder) : []);
+  t.deepEqual(entries(store), [], 'nothing registered');
+  t.deepEqual(entries(path.join(dir, 'layers', 'sha256')), [], 'no layer stored');
+  t.deepEqual(fs.readdirSync(containers), [], 'no folder made');
+});
+
+test("a layer removed from the store by hand: one line that says what to do, status 125, nothing made", (t) => {
+  const dir = fs.mkdtempSync(path.join(work, 'lacking-'));
+  const store = path.join(dir, 'images');
+  const containers = containersFolder(t);
+  writeOciLayout(path.join(dir, 'image'), { layers: [base, change] });
+  t.is(importInto(store, path.join(dir, 'image'), 'lacking').status, 0);
+  fs.rmSync(path.join(dir, 'layers', 'sha256', change.diffId.slice(7)), { recursive: true });
+  const result = container(containers, ['--verbose', ...inImage('lacking', 'true')], { env: { SAMPLES_ROOTFS_DIR: store } });
+  t.is(result.status, 125);
+  t.is(
+    result.stderr,
+    `9-isolate-image: the image "lacking" lacks its layer ${change.diffId} (removed by hand?): pnpm rootfs remove lacking, then import it again\n`,
+  );
+  t.deepEqual(fs.readdirSync(containers), []);
+});
+
+test('a command a layered image lacks: found missing inside, where its files are merged: one line, status 127; the folder goes', (t) => {
+  const containers = containersFolder(t);
+  const result = container(containers, inImage('two', 'no-such-command', '--flag'));
+  t.is(result.status, 127);
+  t.is(result.stderr, '9-isolate-image: command not found: no-such-command\n');
+  t.deepEqual(fs.readdirSync(containers), []);
 });

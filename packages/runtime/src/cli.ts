@@ -51,6 +51,11 @@ export interface Program<O extends Record<string, OptionSpec>> {
   /** One line: what the stage adds. */
   readonly summary: string;
   readonly options: O;
+  /**
+   * What runs when no command is given ("the image's Cmd", in stage 9); without it a
+   * command is required, and parseArgs refuses an empty one.
+   */
+  readonly defaultCommand?: string;
 }
 
 export type ParsedOptions<O extends Record<string, OptionSpec>> = {
@@ -63,10 +68,10 @@ export type ParsedOptions<O extends Record<string, OptionSpec>> = {
         : boolean;
 } & { verbose: boolean };
 
-export interface Invocation<O extends Record<string, OptionSpec>> {
+export interface Invocation<O extends Record<string, OptionSpec>, C extends readonly string[] = [string, ...string[]]> {
   readonly options: ParsedOptions<O>;
-  /** The command to run in the container and its arguments. */
-  readonly command: [string, ...string[]];
+  /** The command to run in the container and its arguments (empty only for a program with a defaultCommand). */
+  readonly command: C;
 }
 
 const commonOptions = {
@@ -85,10 +90,12 @@ export function usage(program: Program<Record<string, OptionSpec>>): string {
     const notes = [spec.default ? `default: ${spec.default}` : '', spec.repeatable ? 'may be given more than once' : ''].filter(Boolean);
     return `  ${flags[i]!.padEnd(width)} ${spec.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
   });
+  const command = program.defaultCommand === undefined ? '<command> [args...]' : '[<command> [args...]]';
   return [
     `${program.name}: ${program.summary}`,
     '',
-    `usage: ${startCommand(program.name)} [options] <command> [args...]`,
+    `usage: ${startCommand(program.name)} [options] ${command}`,
+    ...(program.defaultCommand === undefined ? [] : [`without a command: ${program.defaultCommand}`]),
     '',
     ...lines,
   ].join('\n');
@@ -117,9 +124,15 @@ export function startCommand(name: string, env: NodeJS.ProcessEnv = process.env)
  * one (or at `--`), so the command's own options pass through untouched. An option is
  * `--name value`, `--name=value`, or by its one-letter alias `-n value`, `-nvalue`,
  * `-n=value`; a dash and a letter that is no alias starts the command, as before
- * aliases existed.
+ * aliases existed. The command may be left out only where the program says what runs
+ * then (its defaultCommand): its command is then a plain string[].
  */
-export function parseArgs<O extends Record<string, OptionSpec>>(program: Program<O>, argv: readonly string[]): Invocation<O> {
+export function parseArgs<O extends Record<string, OptionSpec>>(
+  program: Program<O> & { readonly defaultCommand: string },
+  argv: readonly string[],
+): Invocation<O, string[]>;
+export function parseArgs<O extends Record<string, OptionSpec>>(program: Program<O>, argv: readonly string[]): Invocation<O>;
+export function parseArgs<O extends Record<string, OptionSpec>>(program: Program<O>, argv: readonly string[]): Invocation<O, string[]> {
   const specs: Record<string, OptionSpec> = { ...program.options, ...commonOptions };
   const options: Record<string, string | string[] | boolean> = { verbose: false };
   const aliases = new Map<string, string>();
@@ -165,11 +178,18 @@ export function parseArgs<O extends Record<string, OptionSpec>>(program: Program
     }
   }
   const command = argv.slice(i);
-  if (command.length === 0) {
-    throw new CliError(`no command given: try \`${startCommand(program.name)} /bin/bash\`, or see --help`, ExitStatus.USAGE);
-  }
+  if (command.length === 0 && program.defaultCommand === undefined) throw noCommandGiven('', program.name);
   tracing = options.verbose === true;
-  return { options: options as ParsedOptions<O>, command: command as [string, ...string[]] };
+  return { options: options as ParsedOptions<O>, command };
+}
+
+/**
+ * The refusal of an empty command (status 2), `detail` saying more ("and the image
+ * names none"): for parseArgs, and for a program with a default command that turns out
+ * to have none.
+ */
+export function noCommandGiven(detail = '', name = programName): CliError {
+  return new CliError(`no command given${detail}: try \`${startCommand(name)} /bin/bash\`, or see --help`, ExitStatus.USAGE);
 }
 
 let tracing = false;

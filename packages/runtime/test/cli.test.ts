@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SyscallError } from '@samples/syscalls';
-import { CliError, ExitStatus, type OptionSpec, describeFailure, exitStatusOf, parseArgs, startCommand, usage } from '../src/cli';
+import { CliError, ExitStatus, type OptionSpec, describeFailure, exitStatusOf, noCommandGiven, parseArgs, startCommand, usage } from '../src/cli';
 
 const program = {
   name: 'n-stage',
@@ -84,6 +84,21 @@ test('usage names what the user types, and lists every option with its default',
   t.regex(text, /^usage: pnpm --filter n-stage start \[options\] <command> \[args\.\.\.\]$/m);
   t.regex(text, /--memory SIZE\s+memory limit \(default: 256m\)/);
   t.regex(text, /--verbose\s+print each isolation step/);
+});
+
+test('a program with a default command may be given none; its usage says what runs then', (t) => {
+  const image = { ...program, defaultCommand: "the image's Cmd" };
+  const { command } = parseArgs(image, ['--memory', '1g']);
+  t.deepEqual(command, []);
+  // Its command is a plain string[]: the first element may be missing.
+  const first: string | undefined = command[0];
+  t.is(first, undefined);
+  t.deepEqual(parseArgs(image, ['sh', '-c', 'true']).command, ['sh', '-c', 'true']);
+  const text = usage(image);
+  t.regex(text, /^usage: pnpm --filter n-stage start \[options\] \[<command> \[args\.\.\.\]\]\nwithout a command: the image's Cmd$/m);
+  const refused = noCommandGiven(', and the image names none', 'n-stage');
+  t.is(refused.message, 'no command given, and the image names none: try `pnpm --filter n-stage start /bin/bash`, or see --help');
+  t.is(refused.exitStatus, ExitStatus.USAGE);
 });
 
 test('exit status: the code, or 128+N for signal N', (t) => {

@@ -149,7 +149,12 @@ export const WORKSHOP: readonly WorkshopStage[] = [
       {
         file: 'src/container.ts',
         region: 'mount-namespace',
-        task: 'give the calling thread a mount namespace of its own, rooted at rootfs, with proc, /dev (makeDev) and a tmpfs on /newtemp',
+        task: 'give the calling thread a mount namespace of its own, whose mounts never propagate to the host',
+      },
+      {
+        file: 'src/container.ts',
+        region: 'root',
+        task: 'in that namespace, make rootfs the root, with proc, /dev (makeDev) and a tmpfs on /newtemp, and no path back to the host',
         standIn: {
           note: "stage 3's way without its mounts: a chroot, which the host's mount table and a root process can see past",
           code: ["sethostname('container');", 'chroot(rootfs);', "chdir('/');"].join('\n'),
@@ -323,6 +328,42 @@ export const WORKSHOP: readonly WorkshopStage[] = [
         test: "modes the container sets on its terminal (stty raw -echo) stay on its pty: the host terminal's are back",
         file: 'test/terminal.test.ts',
         hint: 'stty changes the terminal on its stdin: fd 0 must be the pty (dup2), never the runtime\'s',
+      },
+    ],
+  },
+  {
+    stage: '9-isolate-image',
+    steps: [
+      {
+        file: 'src/main.ts',
+        region: 'overlay',
+        task: "in the child's own mount namespace, mount the overlay of the container's folder (openContainerLayer(dir)) and make it the root",
+        standIn: {
+          note: "stage 8's way: the image's own folder as the root, read-write (a plain tree is its only layer)",
+          code: ['enterMountNamespace();', 'enterRoot(openContainerLayer(dir).lowers[0]!);'].join('\n'),
+        },
+      },
+    ],
+    claims: [
+      {
+        test: 'inside, the file the top layer deleted is gone and the folder it replaced holds only its files',
+        file: 'test/overlay.test.ts',
+        hint: "every layer of the image must be below, top first, as overlayOptions lists them: the root is the overlay mounted on the folder's merged, not a layer",
+      },
+      {
+        test: "after one container deletes /usr/bin and another writes a file, the image's files are byte for byte what they were, and a third sees neither",
+        file: 'test/overlay.test.ts',
+        hint: "a container's writes must land in its own upper folder: enterRoot gets the overlay (mountOverlay's merged folder), never the image's",
+      },
+      {
+        test: '--keep: the upper layer holds exactly the changes, and one line says where and how to remove it',
+        file: 'test/overlay.test.ts',
+        hint: "the changes are in the folder's upper only if the overlay's upperdir is it: mount with the options overlayOptions gives",
+      },
+      {
+        test: 'a runtime killed with SIGKILL leaves its folder, held by a lease whose owner is gone; the next run sweeps it; the host never sees the overlay',
+        file: 'test/overlay.test.ts',
+        hint: 'mount the overlay after enterMountNamespace: in the container\'s private mount namespace, where the host never sees it',
       },
     ],
   },

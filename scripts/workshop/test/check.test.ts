@@ -129,8 +129,8 @@ serial('a copy that does not compile: the compiler says where, then one line say
 
 test('bad input: a stage the workshop has not, a check before start, an unknown command: one line each that says what to do', (t) => {
   const cases: [string[], number, RegExp][] = [
-    [['start', '9'], 2, /^workshop: there is no stage 9 in the workshop: choose 1, 2, 3, 4, 5, 6, 7 or 8\n$/],
-    [['check'], 2, /^workshop: which stage\? give its number, one of 1, 2, 3, 4, 5, 6, 7 or 8\n$/],
+    [['start', '10'], 2, /^workshop: there is no stage 10 in the workshop: choose 1, 2, 3, 4, 5, 6, 7, 8 or 9\n$/],
+    [['check'], 2, /^workshop: which stage\? give its number, one of 1, 2, 3, 4, 5, 6, 7, 8 or 9\n$/],
     [['frobnicate', '1'], 2, /^workshop: there is no command frobnicate: choose start, run, check, solution or reset/],
     [['check', '3', '--fast'], 2, /^workshop: check takes --watch, --all and --verbose, not --fast\n$/],
   ];
