@@ -11,6 +11,7 @@
 // scratch host, and prove the same claims there.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { imagesDir } from '@samples/rootfs';
 import { REPO } from './copy';
@@ -90,6 +91,9 @@ export function runTests(
     // would not, and would build a tree of its own there. Named here, they are the overlaid ones.
     SAMPLES_ROOTFS_DIR: imagesDir(),
     ...(options.serial && { WORKSHOP_STOP_RUNTIMES: '1' }),
+    // The tests' temporary files go in a folder of this check's, removed when they end:
+    // a claim that times out is killed with the scratch host before its own cleanup runs.
+    TMPDIR: scratchTemp(),
   };
   delete env.NODE_PATH;
   return new Promise((resolve, reject) => {
@@ -100,12 +104,35 @@ export function runTests(
     let output = '';
     tests.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     tests.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    tests.once('error', reject);
-    tests.once('close', () => resolve({ outcomes: parseTap(output), finished: /^# tests \d+$/m.test(output), output }));
+    const removeTemp = () => fs.rmSync(env.TMPDIR!, { recursive: true, force: true });
+    tests.once('error', (error) => {
+      removeTemp();
+      reject(error);
+    });
+    tests.once('close', () => {
+      removeTemp();
+      resolve({ outcomes: parseTap(output), finished: /^# tests \d+$/m.test(output), output });
+    });
   });
 }
 
 export const SWEEP = path.join(__dirname, 'sweep.ts');
+
+const TEMP_PREFIX = 'samples-workshop-check-';
+
+/**
+ * A new folder for one check's temporary files, named by this process's pid. The folders
+ * of checks whose process is gone (killed before they could remove theirs) go first.
+ */
+function scratchTemp(): string {
+  const parent = os.tmpdir();
+  for (const name of fs.readdirSync(parent)) {
+    const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
+    if (!name.startsWith(TEMP_PREFIX) || !Number.isInteger(pid) || pid === process.pid) continue;
+    if (!fs.existsSync(`/proc/${pid}`)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
+  return fs.mkdtempSync(path.join(parent, `${TEMP_PREFIX}${process.pid}-`));
+}
 
 /**
  * The scratch host's first process: `sh -c SCRATCH_HOST sh NODE SWEEP IMAGES AVA ARGS...`.

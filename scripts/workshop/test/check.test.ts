@@ -34,6 +34,9 @@ function workshopCommand(args: readonly string[], timeout = 240_000) {
 
 const copyOf = (stage: string) => path.join(workshop, stage);
 
+/** The folders of temporary files that the check run as `pid` left. */
+const tempLeftBy = (pid: number) => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`samples-workshop-check-${pid}-`));
+
 /** The check's checklist: "ok TITLE" and "FAIL TITLE" lines. */
 const checklist = (stdout: string) => stdout.split('\n').filter((line) => /^ {2}(ok|FAIL|skip|\?\?) /.test(line)).map((line) => line.trim().replace(/ +/, ' '));
 
@@ -55,6 +58,7 @@ for (const entry of WORKSHOP) {
     t.true(before.some((line) => line.startsWith('FAIL ')), failing.stdout);
     t.regex(failing.stdout, /^ {8}hint: \S/m, 'a hint under the first that fails');
     t.regex(failing.stdout, /^Not yet: \d+ of \d+ claims hold\./m);
+    t.deepEqual(tempLeftBy(failing.pid), [], "the tests' temporary files went with the check, though claims were killed");
 
     fs.cpSync(path.join(REPO, 'packages', entry.stage, 'src'), path.join(copyOf(entry.stage), 'src'), { recursive: true });
     const passing = workshopCommand(['check', String(n)]);
