@@ -14,19 +14,20 @@ import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
 import { NETLINK_NETFILTER, NFPROTO_IPV4, NetlinkSocket, deleteTable, newTable, nftBatch } from '@samples/syscalls';
 import {
+  assertInOrder,
+  collectOutput,
   containerPid,
   isRoot,
   rootTest,
   runStage,
+  startedRuntimes,
   startNamespaceHolder,
   startStage,
   startStageUntilReady,
-  startedRuntimes,
   tcpServerScript,
-  collectOutput,
   testCommonBehaviour,
-  testRootfsCommandLookup,
   testIf,
+  testRootfsCommandLookup,
   waitFor,
 } from '@samples/testing';
 import { CGROUP_ROOT, detectLayout, parseProcCgroup } from '5-isolate-cgroup/cgroup';
@@ -249,12 +250,7 @@ withTools('--verbose: each network step is one line, in the order the kernel nee
     /^=> last container out: remove samples0 and its NAT table, restore forwarding \.\.\. ok$/,
   ];
   // In this order, with stage 5's steps (cgroup, mounts) in between.
-  let at = 0;
-  for (const pattern of expected) {
-    const found = steps.findIndex((line, i) => i >= at && pattern.test(line));
-    t.true(found >= 0, `${pattern} after line ${at} of:\n${steps.join('\n')}`);
-    at = found + 1;
-  }
+  assertInOrder(t, steps, expected);
 });
 
 // #region bad input

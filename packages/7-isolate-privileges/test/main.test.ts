@@ -10,7 +10,17 @@ import path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
-import { isRoot, learnerEnvironment, rootTest, runStage, startedRuntimes, testCommonBehaviour, testIf, testRootfsCommandLookup } from '@samples/testing';
+import {
+  assertInOrder,
+  isRoot,
+  learnerEnvironment,
+  rootTest,
+  runStage,
+  startedRuntimes,
+  testCommonBehaviour,
+  testIf,
+  testRootfsCommandLookup,
+} from '@samples/testing';
 import { availableCapabilities, capabilityNames, kernelCapabilities, namesInMask, resolveCapabilities } from '../src/capabilities';
 import { enterScratchHost, hostNetwork, inRootfs, leftovers } from '6-isolate-network/test/helpers';
 import { securityFields, stage } from './helpers';
@@ -119,12 +129,7 @@ test('--verbose: the privilege steps in the order the kernel needs them, after t
     /^=> \[child\] exec true: it becomes PID 1$/,
     /^=> remove cgroup container-[0-9a-f]{8} \.\.\. ok$/,
   ];
-  let at = 0;
-  for (const pattern of expected) {
-    const found = steps.findIndex((line, i) => i >= at && pattern.test(line));
-    t.true(found >= 0, `${pattern} after line ${at} of:\n${steps.join('\n')}`);
-    at = found + 1;
-  }
+  assertInOrder(t, steps, expected);
 });
 
 // #region bad input

@@ -4,7 +4,7 @@
 // inside a terminal session, the runtime's own lines in raw mode; and --no-tty.
 import fs from 'node:fs';
 import path from 'node:path';
-import { hasTmux, rootTest, testIf, waitFor } from '@samples/testing';
+import { assertInOrder, hasTmux, rootTest, testIf, waitFor } from '@samples/testing';
 import { bashPrompt, containerEnded, dashPrompt, hostShell, stageLine, startContainer } from './helpers';
 
 const test = testIf(hasTmux, 'needs tmux: apt-get install tmux', rootTest);
@@ -256,12 +256,7 @@ test('--verbose: the terminal steps after the mounts and before the privileges g
     /^=> \[child\] exec sh: it becomes PID 1$/,
     /^=> remove cgroup container-[0-9a-f]{8} \.\.\. ok$/,
   ];
-  let at = 0;
-  for (const pattern of expected) {
-    const found = steps.findIndex((line, i) => i >= at && pattern.test(line));
-    t.true(found >= 0, `${pattern} after line ${at} of:\n${steps.join('\n')}`);
-    at = found + 1;
-  }
+  assertInOrder(t, steps, expected);
 });
 
 test('--no-tty from a terminal: stdio passed through as in stage 7, the terminal and session the host\'s', async (t) => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { containersDir, resolveRootfs } from '@samples/rootfs';
 import { leases } from '@samples/runtime';
-import { isRoot, rootTest, runStage, startedRuntimes, testCommonBehaviour, testRootfsCommandLookup } from '@samples/testing';
+import { assertInOrder, isRoot, rootTest, runStage, startedRuntimes, testCommonBehaviour, testRootfsCommandLookup } from '@samples/testing';
 import { enterScratchHost, leftovers } from '6-isolate-network/test/helpers';
 import { snapshot, stage } from './helpers';
 
@@ -118,12 +118,7 @@ test('--verbose: the folder first; the overlay between the private mount namespa
     /^=> remove cgroup container-[0-9a-f]{8} \.\.\. ok$/,
     /^=> remove \S+\/containers\/[0-9a-f]{12} \.\.\. ok$/,
   ];
-  let at = 0;
-  for (const pattern of expected) {
-    const found = steps.findIndex((line, i) => i >= at && pattern.test(line));
-    t.true(found >= 0, `${pattern} after line ${at} of:\n${steps.join('\n')}`);
-    at = found + 1;
-  }
+  assertInOrder(t, steps, expected);
 });
 
 /** Runs the stage expecting a refusal: one line, the status, no step taken (with --verbose each would say so), no folder made. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import anyTest, { type Implementation } from 'ava';
+import anyTest, { type ExecutionContext, type Implementation } from 'ava';
 
 /** Root, which creating namespaces needs. CI runs as root. */
 export const isRoot = process.getuid?.() === 0;
@@ -129,6 +129,19 @@ export function runStageUnprivileged(packageDir: string, args: readonly string[]
  */
 export function describeMounts(mounts: readonly { mountPoint: string; fsType: string }[]): string[] {
   return mounts.map(({ mountPoint, fsType }) => `${mountPoint} ${fsType}`).sort();
+}
+
+/**
+ * Asserts that `lines` (a --verbose trace, say) hold a line matching each of `patterns`,
+ * in that order, with any other lines between them.
+ */
+export function assertInOrder(t: ExecutionContext, lines: readonly string[], patterns: readonly RegExp[]): void {
+  let at = 0;
+  for (const pattern of patterns) {
+    const found = lines.findIndex((line, i) => i >= at && pattern.test(line));
+    t.true(found >= 0, `${pattern} after line ${at} of:\n${lines.join('\n')}`);
+    at = found + 1;
+  }
 }
 
 /** `register` where `available` holds; elsewhere a test skipped with the reason in its title. */
