@@ -64,6 +64,10 @@ function parseOptions(argv: string[]): Options {
       options.tty = true;
       continue;
     }
+    if (name === '--help' || name === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
     const number = Number(value);
     if (name === '--runs' && Number.isInteger(number) && number > 0) options.runs = number;
     else if (name === '--concurrency' && Number.isInteger(number) && number > 0) options.concurrency = number;
@@ -76,8 +80,10 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
+const USAGE = 'usage: pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5] [--tty]';
+
 function usage(problem: string): never {
-  process.stderr.write(`soak: ${problem}\nusage: pnpm soak [--runs N] [--concurrency C] [--stages 3,4,5] [--tty]\n`);
+  process.stderr.write(`soak: ${problem}\n${USAGE}\n`);
   process.exit(2);
 }
 
