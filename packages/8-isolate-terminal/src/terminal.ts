@@ -20,8 +20,8 @@ export const terminalOptions = {
 /**
  * Whether the container gets a terminal of its own: when stdin is a terminal, unless
  * --no-tty. --tty asks for one, and without a terminal on stdin there is nothing to
- * relay: refused in one line, as `docker run -t` from a pipe is
- * ("the input device is not a TTY").
+ * relay: refused in one line, as `docker run -it` from a pipe is
+ * ("the input device is not a TTY"; Docker refuses -t only together with -i).
  */
 export function wantsTerminal(options: { tty: boolean; 'no-tty': boolean }, stdinIsTerminal = process.stdin.isTTY === true): boolean {
   if (options.tty && options['no-tty']) throw new CliError('--tty and --no-tty: choose one', ExitStatus.USAGE);

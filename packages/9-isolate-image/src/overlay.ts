@@ -63,9 +63,9 @@ export function requireOverlayfs(filesystems = fs.readFileSync('/proc/filesystem
 }
 
 /**
- * Fails in one line unless `dir` can hold an upper layer. overlayfs records whiteouts and
- * opaque folders in trusted.* xattrs and merges folders by the entry types readdir
- * returns (d_type), so the filesystem needs both (overlayfs.rst, "Upper and Lower"); and
+ * Fails in one line unless `dir` can hold an upper layer. overlayfs records whiteouts as
+ * 0/0 character devices and opaque folders in trusted.* xattrs, and merges folders by
+ * the entry types readdir returns (d_type), so the filesystem needs both (overlayfs.rst, "Upper and Lower"); and
  * an overlay cannot be the upper layer of another (a repository inside a Docker
  * container is on one). ext4, xfs (ftype=1), btrfs and tmpfs can; overlay, NFS, FUSE
  * and ramfs cannot.
