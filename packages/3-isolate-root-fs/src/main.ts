@@ -11,12 +11,16 @@ import { containerEnvironment, makeDev } from './container';
 import {
   CLONE_NEWPID,
   CLONE_NEWUTS,
+  LOCK_EX,
+  LOCK_NB,
   MNT_DETACH,
   MS_NODEV,
   MS_NOEXEC,
   MS_NOSUID,
+  SyscallError,
   chdir,
   chroot,
+  flock,
   mount,
   sethostname,
   umount2,
@@ -54,6 +58,7 @@ async function run(argv: string[]): Promise<number> {
   const rootfs = resolveRootfs(options.rootfs);
   // Looked up now, from the host's side, as the kernel will inside: a typo makes nothing.
   requireCommand(rootfs, file, options.rootfs);
+  const lock = lockRootfs(rootfs);
   // A run killed with SIGKILL cannot clean up after itself: the next one does.
   takeDownStaleMounts(rootfs);
   // The child gets the resolved path: names are resolved once, here.
@@ -65,7 +70,31 @@ async function run(argv: string[]): Promise<number> {
     return await waitForExit(container);
   } finally {
     unmount(containerMounts(rootfs), 'the container is gone');
+    fs.closeSync(lock);
   }
+}
+
+/**
+ * One stage-3 container per root filesystem. Without a mount namespace, two would mount
+ * their /proc and /dev on the same folders of the host, and each would take down the
+ * other's. The lock is on the folder itself, from before the sweep until the runtime has
+ * unmounted: two runtimes that start at the same moment cannot both pass the check. The
+ * kernel drops it when the runtime ends, even by SIGKILL, so the next run can sweep.
+ */
+function lockRootfs(rootfs: string): number {
+  const fd = fs.openSync(rootfs, 'r');
+  try {
+    step(`flock("${rootfs}", LOCK_EX | LOCK_NB)`, () => flock(fd, LOCK_EX | LOCK_NB));
+    return fd;
+  } catch (error) {
+    fs.closeSync(fd);
+    if (error instanceof SyscallError && error.code === 'EAGAIN') throw inUse(rootfs);
+    throw error;
+  }
+}
+
+function inUse(rootfs: string): CliError {
+  return new CliError(`the root filesystem ${rootfs} is in use by another stage-3 container: stop it, or use another --rootfs`);
 }
 
 /** The container's /proc and /dev that are mounted now: no mount namespace yet, so the host sees them too. */
@@ -88,7 +117,7 @@ function takeDownStaleMounts(rootfs: string): void {
   if (left.length === 0) return;
   const proc = path.join(rootfs, 'proc');
   if (left.includes(proc) && fs.readdirSync(proc).some((entry) => /^\d+$/.test(entry))) {
-    throw new CliError(`the root filesystem ${rootfs} is in use by another stage-3 container: stop it, or use another --rootfs`);
+    throw inUse(rootfs);
   }
   unmount(left, 'left by an earlier run');
 }

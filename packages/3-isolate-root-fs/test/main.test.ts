@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveRootfs } from '@samples/rootfs';
 import { mountsUnder } from '@samples/runtime';
+import { LOCK_EX, LOCK_NB, flock } from '@samples/syscalls';
 import {
   canCompileStatic,
   compileStatic,
@@ -97,6 +98,22 @@ test('a second container on the same root filesystem is refused while the first 
   runtime.kill('SIGTERM');
   await exited;
   t.false(isProcMounted());
+});
+
+test('a runtime that holds the root filesystem is respected before its container has mounted anything (two started at once)', (t) => {
+  const before = hostMounts();
+  // As a runtime that started a moment earlier holds it: its lock taken, nothing mounted yet.
+  const held = fs.openSync(rootfs, 'r');
+  try {
+    flock(held, LOCK_EX | LOCK_NB);
+    const second = runStage(stage, ['true']);
+    t.is(second.status, 125);
+    t.regex(second.stderr, /^3-isolate-root-fs: the root filesystem .* is in use by another stage-3 container/);
+    t.deepEqual(hostMounts(), before, 'it mounted nothing, and took down nothing');
+  } finally {
+    fs.closeSync(held);
+  }
+  t.is(runStage(stage, ['true']).status, 0, 'free again once the lock is dropped');
 });
 
 escapeTest('the classic chroot escape works here: a root process climbs out of its chroot', (t) => {
