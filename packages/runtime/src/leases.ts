@@ -72,6 +72,12 @@ export function takeLease<T>(kind: string, id: string, data: T): boolean {
  * the same thing, and a lease taken meanwhile is not touched.
  */
 export function reclaimStaleLeases<T>(kind: string, reclaim: (lease: Lease<T>) => void): void {
+  // A draft lives only while its writer holds the lock: one seen under the lock was left
+  // by a runtime killed between writing it and renaming it, and names nothing taken.
+  whileLocked(kind, () => {
+    const dir = path.join(LEASE_DIR, kind);
+    for (const name of fs.readdirSync(dir)) if (name.endsWith('.draft')) fs.rmSync(path.join(dir, name), { force: true });
+  });
   for (const lease of staleLeases<T>(kind)) {
     whileLocked(kind, () => {
       const now = readLease<T>(kind, lease.id);
