@@ -188,10 +188,16 @@ export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
  * the screen as it was.
  */
 export class Terminal {
-  readonly session = `samples-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  readonly session = `${TERMINAL_PREFIX}${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  /**
+   * The server's socket, in the temporary folder: a workshop check gives its tests one of
+   * their own, removed with them, so a terminal its scratch host killed leaves nothing.
+   */
+  readonly socket = path.join(os.tmpdir(), this.session);
 
   constructor(command: string, options: { cwd?: string; width?: number; height?: number } = {}) {
     const { cwd = process.cwd(), width = 100, height = 30 } = options;
+    removeSocketsOfDeadTests();
     this.tmux('new-session', '-d', '-s', this.session, '-x', String(width), '-y', String(height), '-c', cwd, command);
   }
 
@@ -223,14 +229,25 @@ export class Terminal {
 
   /** Ends the session and its server, and so the processes in the terminal (they get SIGHUP); its socket goes too. */
   close(): void {
-    const socket = this.tmux('display-message', '-p', '#{socket_path}').stdout.trim();
     this.tmux('kill-server');
-    if (socket !== '') fs.rmSync(socket, { force: true });
+    fs.rmSync(this.socket, { force: true });
   }
 
   /** Runs a tmux command on this terminal's server. */
   tmux(...args: string[]) {
-    return spawnSync('tmux', ['-L', this.session, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    return spawnSync('tmux', ['-S', this.socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+  }
+}
+
+const TERMINAL_PREFIX = 'samples-terminal-';
+
+/** The sockets of terminals whose test process is gone (killed before it could close them). */
+function removeSocketsOfDeadTests(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(name.slice(TERMINAL_PREFIX.length).split('-')[0]);
+    if (name.startsWith(TERMINAL_PREFIX) && Number.isInteger(pid) && !fs.existsSync(`/proc/${pid}`)) {
+      fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
   }
 }
 
