@@ -4,13 +4,12 @@
 // run as they went in, and nothing of a container may be left but what --keep keeps.
 import { type SpawnSyncOptions, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { buildDefaultRootfs } from '@samples/rootfs';
 import { type Layer, layerFromFolder, layerOf, tarEntry, writeDockerSave, writeOciLayout } from '@samples/rootfs/testing';
 import { getxattr } from '@samples/syscalls';
 import { isAlive, leases, mountsUnder } from '@samples/runtime';
-import { collectOutput, describeMounts, isRoot, learnerEnvironment, rootTest as test, runStage, stageCommand, waitFor } from '@samples/testing';
+import { collectOutput, describeMounts, isRoot, learnerEnvironment, ownTempFolder, rootTest as test, runStage, stageCommand, waitFor } from '@samples/testing';
 import anyTest, { type ExecutionContext } from 'ava';
 import { snapshot } from './helpers';
 
@@ -18,23 +17,9 @@ const packageDir = path.join(__dirname, '..');
 // Found as the stage finds @samples/rootfs: a learner's copy of the stage (pnpm workshop) may be elsewhere.
 const rootfsCli = path.join(path.dirname(require.resolve('@samples/rootfs')), 'cli.ts');
 
-/** The test's own folder, named by its pid: `samples-image-test-PID-XXXXXX`. */
-const WORK_PREFIX = 'samples-image-test-';
-// A run killed before its exit hook (a workshop check that timed out: its scratch host
-// kills what is left) leaves its folder, ~60 MiB: the next run removes those whose pid is
-// gone, or which are older than any run (a pid of a scratch host's own PID namespace may
-// name another process here).
-const STALE_MS = 30 * 60 * 1000;
-for (const name of fs.readdirSync(os.tmpdir())) {
-  const pid = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(name)?.[1];
-  if (pid === undefined) continue;
-  const folder = path.join(os.tmpdir(), name);
-  const modified = fs.statSync(folder, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const stale = !fs.existsSync(`/proc/${pid}`) || Date.now() - modified > STALE_MS;
-  if (stale) fs.rmSync(folder, { recursive: true, force: true });
-}
-const work = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_PREFIX}${process.pid}-`));
-process.once('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+// The test's own folder (~60 MiB of images); one a killed run left goes at the next. (A
+// workshop check gives its tests a temporary folder of their own, and removes it.)
+const work = ownTempFolder('samples-image-test-');
 const images = path.join(work, 'images');
 const layers = path.join(work, 'layers');
 /** Where an overlay would show on the host had it leaked: the containers' folders are all in `work`. */

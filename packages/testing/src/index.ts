@@ -197,7 +197,7 @@ export class Terminal {
 
   constructor(command: string, options: { cwd?: string; width?: number; height?: number } = {}) {
     const { cwd = process.cwd(), width = 100, height = 30 } = options;
-    removeSocketsOfDeadTests();
+    removeLeftByGoneProcesses(TERMINAL_PREFIX);
     this.tmux('new-session', '-d', '-s', this.session, '-x', String(width), '-y', String(height), '-c', cwd, command);
   }
 
@@ -241,11 +241,22 @@ export class Terminal {
 
 const TERMINAL_PREFIX = 'samples-terminal-';
 
-/** The sockets of terminals whose test process is gone (killed before it could close them). */
-function removeSocketsOfDeadTests(): void {
+/**
+ * A temporary folder of this test process's own, `PREFIX<pid>-XXXXXX`, removed when the
+ * process exits. Those of processes that are gone (killed before their exit hook) go first.
+ */
+export function ownTempFolder(prefix: string): string {
+  removeLeftByGoneProcesses(prefix);
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
+  process.once('exit', () => fs.rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
+
+/** Removes what test processes now gone left in the temporary folder under `PREFIX<pid>-...`. */
+function removeLeftByGoneProcesses(prefix: string): void {
   for (const name of fs.readdirSync(os.tmpdir())) {
-    const pid = Number(name.slice(TERMINAL_PREFIX.length).split('-')[0]);
-    if (name.startsWith(TERMINAL_PREFIX) && Number.isInteger(pid) && !fs.existsSync(`/proc/${pid}`)) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length).split('-')[0]) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !fs.existsSync(`/proc/${pid}`)) {
       fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
     }
   }
